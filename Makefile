@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    - builds .venv (Python 3.10, uv) and runs the default pipeline
+#   make test   - builds .venv and runs the test suite
+SHELL := /bin/bash
+PY310 ?= $(shell command -v python3.10 2>/dev/null || ls /root/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n1)
+VENV := .venv
+export TMPDIR := $(CURDIR)/.tmp
+export PYTHONUNBUFFERED := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: run test env lint clean-outputs
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py constraints.txt
+	@mkdir -p $(TMPDIR)
+	@if [ -z "$(PY310)" ]; then \
+	  echo "error: Python 3.10 is required (TFX 1.16 supports no newer Python)."; \
+	  echo "  install it, e.g. 'pyenv install 3.10.13' or 'apt-get install python3.10',"; \
+	  echo "  or point make at one: make PY310=/path/to/python3.10 test"; exit 1; fi
+	@command -v uv >/dev/null 2>&1 || [ -x .tools/bin/uv ] || \
+	  { "$(PY310)" -m venv .tools && .tools/bin/pip install -q uv; }
+	@UV=$$(command -v uv || echo .tools/bin/uv); \
+	  $$UV venv -q --allow-existing -p "$(PY310)" $(VENV) && \
+	  $$UV pip install -q -p $(VENV)/bin/python -c constraints.txt -e '.[dev]'
+	@touch $@
+
+run: env
+	$(VENV)/bin/zoo run digits
+
+test: env
+	$(VENV)/bin/python -m pytest -q tests
+
+lint: env
+	$(VENV)/bin/ruff check .
