@@ -2,7 +2,10 @@
 #   make run    - builds .venv (Python 3.10, uv) and runs the default pipeline
 #   make test   - builds .venv and runs the test suite
 SHELL := /bin/bash
-PY310 ?= $(shell command -v python3.10 2>/dev/null || ls /root/.pyenv/versions/3.10.*/bin/python3.10 2>/dev/null | tail -n1)
+# The first Python 3.10 that really runs (a pyenv shim may exist without it).
+PY310 ?= $(shell for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10.*/bin/python3.10 2>/dev/null) \
+  $$(command -v python3.10) /usr/bin/python3.10; do "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' \
+  >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 VENV := .venv
 export TMPDIR := $(CURDIR)/.tmp
 export PYTHONUNBUFFERED := 1
@@ -29,7 +32,7 @@ run: env
 	$(VENV)/bin/zoo run digits
 
 test: env
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q
 
 lint: env
 	$(VENV)/bin/ruff check .

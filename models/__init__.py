@@ -1,0 +1,7 @@
+"""Plain Keras 3 model builders, one family per file, in one registry.
+
+Importing this package registers every family. No module here imports TFX.
+"""
+
+from models import cnn  # noqa: F401  (registers 'cnn')
+from models.registry import get, names, register  # noqa: F401

@@ -1,0 +1,40 @@
+"""The one registry of model families.
+
+A family registers itself when its module is imported::
+
+    @registry.register
+    class Cnn(ClassifierFamily):
+        name = "cnn"
+        ...
+
+``models/__init__.py`` imports every family module, so ``registry.get`` sees
+them all. Adding a family is one new file plus its import line there.
+"""
+
+from __future__ import annotations
+
+from models.base import ModelFamily
+
+_FAMILIES: dict[str, ModelFamily] = {}
+
+
+def register(cls: type[ModelFamily]) -> type[ModelFamily]:
+    """Class decorator: registers one instance of ``cls`` under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__qualname__} has no name")
+    if cls.name in _FAMILIES and type(_FAMILIES[cls.name]) is not cls:
+        raise ValueError(f"model family '{cls.name}' is registered twice")
+    _FAMILIES[cls.name] = cls()
+    return cls
+
+
+def get(name: str) -> ModelFamily:
+    """Returns the family registered as ``name``; the error lists the choices."""
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model '{name}'; choices: {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    return sorted(_FAMILIES)
