@@ -46,6 +46,7 @@ Family files import Keras only (never TFX, never ``tf.keras``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
@@ -99,6 +100,12 @@ class Signature:
     input_signature: Mapping[str, tuple[Sequence[int | None], str]] | None = None
 
 
+def cosine_schedule(learning_rate: float, epochs: int) -> keras.callbacks.Callback:
+    """Per-epoch cosine decay of the learning rate from ``learning_rate`` towards 0."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch: learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1))))
+
+
 class ModelFamily:
     """Base class of a model family. See the module docstring for the contract.
 
@@ -135,13 +142,21 @@ class ModelFamily:
 
     def train(self, model: keras.Model, hparams: Any, train_ds: Any, eval_ds: Any,
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
-        """Trains ``model``; returns the per-epoch history (metric -> values)."""
+        """Trains ``model``; returns the per-epoch history (metric -> values).
+
+        With ``hparams.lr_schedule == "cosine"`` the learning rate follows a
+        cosine decay from ``hparams.learning_rate`` to zero over the epochs.
+        """
+        epochs = getattr(hparams, "epochs", 1)
+        callbacks = list(callbacks)
+        if getattr(hparams, "lr_schedule", None) == "cosine":
+            callbacks.append(cosine_schedule(hparams.learning_rate, epochs))
         history = model.fit(
             train_ds,
             validation_data=eval_ds,
-            epochs=getattr(hparams, "epochs", 1),
+            epochs=epochs,
             steps_per_epoch=getattr(hparams, "steps_per_epoch", None),
-            callbacks=list(callbacks),
+            callbacks=callbacks,
             verbose=2,
         )
         return history.history

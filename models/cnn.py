@@ -36,6 +36,7 @@ class CnnHParams:
     dropout: float = 0.1
     dense_units: int = 128
     learning_rate: float = 2e-3
+    lr_schedule: str | None = "cosine"
     batch_size: int = 64
     epochs: int = 15
     image_key: str = "image"

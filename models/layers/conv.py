@@ -27,7 +27,7 @@ class ConvBlock(keras.layers.Layer):
 
     def __init__(self, filters: int, kernel_size: int = 3, padding: str = "same",
                  pool: str | None = "max", batch_norm: bool = True, residual: bool = False,
-                 dropout: float = 0.0, **kwargs: Any) -> None:
+                 dropout: float = 0.0, bn_momentum: float = 0.9, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if padding not in ("same", "valid"):
             raise ValueError(f"padding must be 'same' or 'valid', got {padding!r}")
@@ -35,10 +35,13 @@ class ConvBlock(keras.layers.Layer):
             raise ValueError(f"pool must be 'max', 'avg' or None, got {pool!r}")
         self.filters, self.kernel_size, self.padding = filters, kernel_size, padding
         self.pool, self.batch_norm, self.residual, self.dropout = pool, batch_norm, residual, dropout
+        self.bn_momentum = bn_momentum
         self.conv1 = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm)
         self.conv2 = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm)
-        self.norm1 = keras.layers.BatchNormalization() if batch_norm else None
-        self.norm2 = keras.layers.BatchNormalization() if batch_norm else None
+        # Momentum 0.9 rather than Keras' 0.99: small datasets train for few
+        # steps, and slow moving averages then make inference diverge from training.
+        self.norm1 = keras.layers.BatchNormalization(momentum=bn_momentum) if batch_norm else None
+        self.norm2 = keras.layers.BatchNormalization(momentum=bn_momentum) if batch_norm else None
         self.pooling = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D,
                         None: lambda: None}[pool]()
         self.drop = keras.layers.Dropout(dropout) if dropout else None
@@ -77,4 +80,4 @@ class ConvBlock(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                 "padding": self.padding, "pool": self.pool, "batch_norm": self.batch_norm,
-                "residual": self.residual, "dropout": self.dropout}
+                "residual": self.residual, "dropout": self.dropout, "bn_momentum": self.bn_momentum}

@@ -1,0 +1,1 @@
+"""ExampleValidator that stops the pipeline on anomalies (see ``component.py``)."""

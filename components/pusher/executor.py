@@ -1,0 +1,66 @@
+"""Pusher executor: atomic version directories, and no duplicate of the serving model.
+
+TFX's stock Pusher writes every blessed model as a new timestamped version,
+even when it is the very model already being served (a re-run whose Trainer
+was cached but whose Evaluator ran again against a new baseline). This one
+compares the candidate with the latest served version byte for byte and, when
+they are the same, records that version instead of writing a copy.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as pusher_executor
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from components.pusher.versions import list_versions, model_digest, publish_version
+
+# Custom properties on the PushedModel artifact (the stock ones plus a reason).
+PUSHED = "pushed"
+PUSHED_VERSION = "pushed_version"
+PUSHED_DESTINATION = "pushed_destination"
+PUSH_REASON = "push_reason"
+
+
+class Executor(pusher_executor.Executor):
+    """Pushes to a filesystem destination in TF Serving's layout."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]],
+           output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(model_push)
+            model_push.set_string_custom_property(PUSH_REASON, "model not blessed")
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],
+                                  destination)
+        if destination.WhichOneof("destination") != "filesystem":
+            raise NotImplementedError("only filesystem push destinations are supported")
+        base_dir = destination.filesystem.base_directory
+        model_path = self.GetModelPath(input_dict)
+
+        digest = model_digest(model_path)
+        versions = list_versions(base_dir)
+        if versions and model_digest(os.path.join(base_dir, str(versions[-1]))) == digest:
+            version = versions[-1]
+            logging.info("Model is identical to served version %d; not pushed again.", version)
+            self._MarkNotPushed(model_push)
+            model_push.set_string_custom_property(PUSHED_VERSION, str(version))
+            model_push.set_string_custom_property(PUSHED_DESTINATION, os.path.join(base_dir, str(version)))
+            model_push.set_string_custom_property(PUSH_REASON, f"identical to served version {version}")
+            return
+        version = publish_version(model_path, base_dir)
+        io_utils.copy_dir(model_path, model_push.uri)  # archive, as the stock Pusher does
+        self._MarkPushed(model_push, pushed_destination=os.path.join(base_dir, str(version)),
+                         pushed_version=str(version))
+        model_push.set_string_custom_property(PUSH_REASON, "pushed")
+        logging.info("Model pushed as version %d to %s.", version, base_dir)

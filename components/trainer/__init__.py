@@ -1,0 +1,1 @@
+"""The generic Trainer: one TFX module file (``module.run_fn``) for every family."""

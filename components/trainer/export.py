@@ -1,0 +1,81 @@
+"""Exports a trained model with its serving signatures, the Transform graph inside.
+
+For every family signature that takes transformed features, two TF Serving
+signatures are written:
+
+* ``<name>``: serialized ``tf.Example`` strings in (input ``examples``), parsed
+  with the raw feature spec and run through the Transform graph. The family's
+  main signature is also ``serving_default`` (what TFMA and TF Serving's
+  default requests call).
+* ``<name>_raw``: the raw features themselves (JSON-friendly, for REST
+  ``instances``), run through the same Transform graph.
+
+Signatures with an explicit input signature (a latent vector, a class id) are
+exported as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from models.base import DataSpec, ModelFamily, Signature
+
+
+def _raw_input_specs(raw_spec: Mapping[str, Any]) -> dict[str, tf.TensorSpec]:
+    specs = {}
+    for name, feature in raw_spec.items():
+        if isinstance(feature, tf.io.FixedLenFeature):
+            specs[name] = tf.TensorSpec([None, *feature.shape], feature.dtype, name=name)
+        else:
+            raise ValueError(f"raw feature '{name}' is {type(feature).__name__}: only fixed-length "
+                             "raw features can be served as JSON")
+    return specs
+
+
+def _named_function(fn: Any, specs: Mapping[str, tf.TensorSpec]) -> tf.types.experimental.ConcreteFunction:
+    """A concrete function whose signature inputs are named after ``specs``' keys."""
+    names = list(specs)
+
+    def call(*tensors: tf.Tensor) -> Any:
+        return fn(dict(zip(names, tensors)))
+
+    return tf.function(call, input_signature=[specs[n] for n in names]).get_concrete_function()
+
+
+def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: DataSpec,
+                         tft_output: tft.TFTransformOutput, export_dir: str) -> list[str]:
+    """Writes the SavedModel to ``export_dir``; returns the signature names."""
+    module = tf.Module()
+    module.model = model
+    module.tft_layer = tft_output.transform_features_layer()
+    raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != data.label_key}
+    feature_keys = list(data.features)
+
+    def through_transform(sig: Signature) -> Any:
+        def fn(raw: Mapping[str, tf.Tensor]) -> Any:
+            transformed = module.tft_layer(dict(raw))
+            return sig.fn({k: transformed[k] for k in feature_keys})
+        return fn
+
+    signatures: dict[str, Any] = {}
+    for name, sig in family.signatures(model, hparams, data).items():
+        if sig.input_signature is None:
+            on_raw = through_transform(sig)
+
+            def on_examples(inputs: Mapping[str, tf.Tensor], on_raw: Any = on_raw) -> Any:
+                return on_raw(tf.io.parse_example(inputs["examples"], raw_spec))
+
+            signatures[name] = _named_function(
+                on_examples, {"examples": tf.TensorSpec([None], tf.string, name="examples")})
+            signatures[f"{name}_raw"] = _named_function(on_raw, _raw_input_specs(raw_spec))
+        else:
+            specs = {k: tf.TensorSpec(shape, dtype, name=k) for k, (shape, dtype) in sig.input_signature.items()}
+            signatures[name] = _named_function(sig.fn, specs)
+    if family.main_signature not in signatures:
+        raise ValueError(f"family '{family.name}' has no signature '{family.main_signature}'")
+    signatures["serving_default"] = signatures[family.main_signature]
+    tf.saved_model.save(module, export_dir, signatures=signatures)
+    return sorted(signatures)

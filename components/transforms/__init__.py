@@ -1,0 +1,1 @@
+"""Transform ``preprocessing_fn``s, one per kind of data, referenced by dotted path."""

@@ -1,0 +1,133 @@
+"""Builds the TFX pipeline for any :class:`~pipelines.config.PipelineConfig`.
+
+    TfdsExampleGen -> StatisticsGen -> SchemaGen|ImportSchemaGen -> ExampleValidator
+      -> Transform -> Trainer -> Evaluator (vs. latest blessed model) -> Pusher
+
+The evaluator follows the model family's ``task``; everything else is the same
+for every family.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Sequence
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+
+import models
+from models.base import CLASSIFICATION
+from components.evaluator.component import RecordingEvaluator
+from components.example_validator.component import StrictExampleValidator
+from components.fingerprint import callable_module, code_fingerprint
+from components.pusher.component import ServingPusher
+from components.tfds_example_gen.component import TfdsExampleGen
+from pipelines.config import PipelineConfig, Threshold
+
+TRAINER_RUN_FN = "components.trainer.module.run_fn"
+
+
+def _camel(metric: str) -> str:
+    return re.sub(r"(?:^|_)([a-z0-9])", lambda m: m.group(1).upper(), metric)
+
+
+def _metric_config(threshold: Threshold) -> tfma.MetricConfig:
+    bounds = {}
+    if threshold.lower_bound is not None:
+        bounds["lower_bound"] = {"value": threshold.lower_bound}
+    if threshold.upper_bound is not None:
+        bounds["upper_bound"] = {"value": threshold.upper_bound}
+    change = None
+    if threshold.no_regression:
+        direction = (tfma.MetricDirection.HIGHER_IS_BETTER if threshold.higher_is_better
+                     else tfma.MetricDirection.LOWER_IS_BETTER)
+        slack = -1e-10 if threshold.higher_is_better else 1e-10
+        change = tfma.GenericChangeThreshold(direction=direction, absolute={"value": slack})
+    # Thresholds apply to the overall slice only, never to each label slice.
+    return tfma.MetricConfig(
+        class_name=_camel(threshold.metric),
+        per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+            slicing_specs=[tfma.SlicingSpec()],
+            threshold=tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(**bounds) if bounds else None,
+                change_threshold=change))])
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """TFMA config for a classifier: thresholds on the overall slice, label slices reported."""
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(label_key=config.label_key, signature_name="serving_default",
+                                    prediction_key="probabilities")],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f])
+                                              for f in config.slice_features],
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]
+                                        + [_metric_config(t) for t in config.thresholds])])
+
+
+def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: str,
+                    serving_dir: str, beam_pipeline_args: Sequence[str] = (),
+                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
+    family = models.get(config.model)
+    family.hparams(config.hparams)  # unknown hyperparameters fail here, before any component runs
+
+    example_gen = TfdsExampleGen(
+        dataset=config.dataset.name, version=config.dataset.version,
+        splits=dict(config.dataset.splits), builder_modules=list(config.dataset.builder_modules))
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    if config.schema_path:
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+    else:
+        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                              infer_feature_shape=True)
+    example_validator = StrictExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                               schema=schema_gen.outputs["schema"]
+                                               ).with_id("ExampleValidator")
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        preprocessing_fn=config.preprocessing_fn, disable_statistics=True,
+        custom_config={**config.transform_config,
+                       "code_fingerprint": code_fingerprint([callable_module(config.preprocessing_fn)])})
+    transform.add_upstream_node(example_validator)  # never transform data that failed validation
+
+    trainer = tfx.components.Trainer(
+        run_fn=TRAINER_RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config={
+            "model": config.model, "hparams": dict(config.hparams), "label_key": config.label_key,
+            "num_classes": config.num_classes, "seed": config.seed,
+            "code_fingerprint": code_fingerprint(
+                [callable_module(TRAINER_RUN_FN), type(family).__module__]),
+        })
+
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    if family.task != CLASSIFICATION:
+        raise NotImplementedError(f"no evaluator wired for task '{family.task}' yet")
+    evaluator = RecordingEvaluator(
+        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"], eval_config=eval_config(config),
+        example_splits=["eval"]).with_id("Evaluator")
+
+    pusher = ServingPusher(
+        base_directory=os.path.join(serving_dir, config.model_name),
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"])
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.name,
+        pipeline_root=pipeline_root,
+        components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
+                    trainer, baseline, evaluator, pusher],
+        enable_cache=enable_cache,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            metadata_path),
+        beam_pipeline_args=list(beam_pipeline_args))
