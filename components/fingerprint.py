@@ -24,9 +24,9 @@ PROJECT_PACKAGES = frozenset({"components", "models", "pipelines", "serving", "z
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _module_file(name: str) -> tuple[pathlib.Path, bool] | None:
+def _module_file(name: str, root: pathlib.Path) -> tuple[pathlib.Path, bool] | None:
     """``(path, is_package)`` of a project module, found without importing it."""
-    base = PROJECT_ROOT.joinpath(*name.split("."))
+    base = root.joinpath(*name.split("."))
     if base.with_suffix(".py").is_file():
         return base.with_suffix(".py"), False
     if (base / "__init__.py").is_file():
@@ -55,7 +55,7 @@ def _imported_modules(source: str, module: str, is_package: bool) -> set[str]:
     return {n for n in names if n.split(".")[0] in PROJECT_PACKAGES}
 
 
-def project_sources(modules: Iterable[str]) -> dict[str, bytes]:
+def project_sources(modules: Iterable[str], root: pathlib.Path = PROJECT_ROOT) -> dict[str, bytes]:
     """Source of ``modules`` and the project modules they import, by module name.
 
     A package's ``__init__`` is followed only when a name is taken from it
@@ -69,10 +69,10 @@ def project_sources(modules: Iterable[str]) -> dict[str, bytes]:
         name = pending.pop()
         if name in sources:
             continue
-        found = _module_file(name)
+        found = _module_file(name, root)
         if found is None:
             parent = name.rpartition(".")[0]
-            if parent and _module_file(parent) is not None and parent not in sources:
+            if parent and _module_file(parent, root) is not None and parent not in sources:
                 modules.append(parent)  # a name defined or re-exported by `parent`
                 pending.append(parent)
             continue
@@ -85,10 +85,10 @@ def project_sources(modules: Iterable[str]) -> dict[str, bytes]:
     return sources
 
 
-def code_fingerprint(modules: Iterable[str]) -> str:
+def code_fingerprint(modules: Iterable[str], root: pathlib.Path = PROJECT_ROOT) -> str:
     """SHA-256 over the sources of ``modules`` and their project imports."""
     digest = hashlib.sha256()
-    for name, source in sorted(project_sources(modules).items()):
+    for name, source in sorted(project_sources(modules, root).items()):
         digest.update(name.encode() + b"\0" + source + b"\0")
     return digest.hexdigest()
 

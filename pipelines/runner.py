@@ -67,17 +67,26 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
     """
     if runner not in RUNNERS:
         raise ValueError(f"unknown runner '{runner}'; choices: {', '.join(RUNNERS)}")
+    import tensorflow_datasets as tfds
     from absl import logging as absl_logging
     from tfx import v1 as tfx
 
     from pipelines.factory import create_pipeline
 
     os.makedirs(paths.output, exist_ok=True)
+    tfds.disable_progress_bar()
     pipeline = create_pipeline(config, paths.pipeline_root(config.name), paths.metadata,
                                paths.serving, beam_args, enable_cache)
+    # The orchestrator logs its progress at INFO: turn that into progress lines,
+    # and let only warnings through to stderr.
+    logger = absl_logging.get_absl_logger()
     absl_logging.set_verbosity(absl_logging.INFO)
-    handler = _Progress(time.time(), echo)
-    absl_logging.get_absl_logger().addHandler(handler)
+    warnings = logging.StreamHandler()
+    warnings.setLevel(logging.WARNING)
+    handlers = [_Progress(time.time(), echo), warnings]
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.propagate = False
     try:
         if runner == "local":
             tfx.orchestration.LocalDagRunner().run(pipeline)
@@ -85,6 +94,8 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
             from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
             BeamDagRunner().run(pipeline)
     finally:
-        absl_logging.get_absl_logger().removeHandler(handler)
+        logger.propagate = True
+        for handler in handlers:
+            logger.removeHandler(handler)
     from pipelines.runs import load_runs
     return load_runs(paths.metadata, config.name)[-1].run_id

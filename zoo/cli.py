@@ -70,6 +70,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         hparams["epochs"] = args.epochs
     if hparams:
         config = config.with_overrides(hparams=hparams)
+    if args.dataset or args.builder_module:
+        import dataclasses
+        name, _, version = (args.dataset or config.dataset.name).partition(":")
+        config = config.with_overrides(dataset=dataclasses.replace(
+            config.dataset, name=name, version=version or None,
+            builder_modules=tuple(config.dataset.builder_modules) + tuple(args.builder_module or ())))
     paths = Paths(os.path.abspath(args.output))
     print(f"running pipeline '{config.name}' ({args.runner} runner) into {paths.output}", flush=True)
     start = time.time()
@@ -138,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=int, help="override the model's epochs")
     run.add_argument("--hparam", action="append", type=_parse_hparam, metavar="NAME=VALUE",
                      help="override a hyperparameter (JSON value), repeatable")
+    run.add_argument("--dataset", metavar="NAME[:VERSION]",
+                     help="another TFDS dataset with the same features (a new span, 'mnist', ...)")
+    run.add_argument("--builder-module", action="append", metavar="MODULE",
+                     help="import MODULE first so its local TFDS builders register, repeatable")
     run.add_argument("--output", default="outputs", help="output folder (default: ./outputs)")
     run.add_argument("--beam-arg", action="append", metavar="ARG",
                      help="a Beam pipeline argument, repeatable (default: in-process DirectRunner)")
