@@ -114,6 +114,16 @@ def test_bad_model_is_not_blessed_nor_pushed(output, capsys):
     assert run.blessed is False and not run.push.get("pushed")
 
 
+def test_runs_lists_every_run_from_ml_metadata(output, capsys):
+    assert _zoo("runs", "digits", "--output", output) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(rows) == 3
+    first, rerun, bad = rows
+    assert "succeeded" in first and " yes " in first and "sparse_categorical_accuracy=" in first
+    assert "same v" in rerun
+    assert " no " in bad
+
+
 def test_drifted_data_stops_at_example_validator(tmp_path, capsys):
     code = _zoo("run", "digits", "--dataset", "drifted_digits",
                 "--builder-module", "tests.fixtures.drifted_digits",

@@ -23,10 +23,9 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 import models
+from components.trainer import HISTORY_FILE
 from components.trainer.data import data_spec, make_dataset
 from components.trainer.export import export_serving_model
-
-HISTORY_FILE = "history.json"
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
