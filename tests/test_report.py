@@ -8,9 +8,7 @@ the digits pipeline test.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +17,10 @@ from matplotlib import image as mpimg
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
-from pipelines import registry
 from pipelines.config import DatasetConfig, PipelineConfig
 from pipelines.report import confusion_matrix, write_report
 from pipelines.runner import Paths
-from pipelines.runs import RunRecord, Step, load_runs
+from pipelines.runs import RunRecord, Step
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIL = "<b>bold</b> & co"
