@@ -1,0 +1,156 @@
+"""ServingValidator executor: serve the candidate, send real requests, bless or not.
+
+Same blessing contract as TFX's InfraValidator: a ``blessed`` int custom
+property (1/0) and an empty ``INFRA_BLESSED``/``INFRA_NOT_BLESSED`` file in
+the blessing's uri.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import tempfile
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tfx import types
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from serving import config as config_lib
+from serving.client import GrpcClient, RestClient, b64
+from serving.server import ModelServer
+
+BLESSED_KEY = "blessed"
+BLESSED_FILENAME = "INFRA_BLESSED"
+NOT_BLESSED_FILENAME = "INFRA_NOT_BLESSED"
+MODEL_NAME = "candidate"
+_LOG = logging.getLogger(__name__)
+
+
+class ValidationError(Exception):
+    """The candidate failed a serving check."""
+
+
+def serving_model_dir(model_uri: str) -> str:
+    """The SavedModel directory of a Trainer's Model artifact (``<uri>/Format-Serving``)."""
+    path = os.path.join(model_uri, "Format-Serving")
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+        raise ValidationError(f"no SavedModel at {path}")
+    return path
+
+
+def read_eval_examples(examples: types.Artifact, split: str, limit: int) -> list[bytes]:
+    """Up to ``limit`` serialized examples from the split's (gzip) TFRecords."""
+    split_uri = artifact_utils.get_split_uri([examples], split)
+    files = sorted(glob.glob(os.path.join(split_uri, "*")))
+    if not files:
+        raise ValidationError(f"no files in split '{split}' at {split_uri}")
+    records: list[bytes] = []
+    for path in files:
+        compression = "GZIP" if path.endswith(".gz") else ""
+        for record in tf.data.TFRecordDataset(path, compression_type=compression).take(limit - len(records)):
+            records.append(record.numpy())
+        if len(records) >= limit:
+            break
+    if not records:
+        raise ValidationError(f"split '{split}' has no examples")
+    return records
+
+
+def _compare(name: str, got: Any, want: np.ndarray, rtol: float, where: str) -> None:
+    got = np.asarray(got)
+    if got.shape != want.shape:
+        raise ValidationError(f"{where}: output '{name}' has shape {got.shape}, in-process {want.shape}")
+    if want.dtype.kind in "fc":
+        if not np.allclose(got.astype(np.float64), want.astype(np.float64), rtol=rtol, atol=rtol):
+            raise ValidationError(f"{where}: output '{name}' differs from the in-process call "
+                                  f"(max abs diff {np.max(np.abs(got - want)):.3g})")
+    elif want.dtype == object:
+        decoded = np.vectorize(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v,
+                               otypes=[object])(want) if want.size else want
+        if got.tolist() != decoded.tolist() and got.tolist() != want.tolist():
+            raise ValidationError(f"{where}: output '{name}' differs from the in-process call")
+    elif not np.array_equal(got, want):
+        raise ValidationError(f"{where}: output '{name}' differs from the in-process call")
+
+
+def validate_model(model_dir: str, records: list[bytes], signature_name: str = "serving_default",
+                   rtol: float = 1e-4) -> dict[str, int]:
+    """Serves ``model_dir`` on free loopback ports and checks REST and gRPC answers.
+
+    Raises ValidationError on the first failed check; returns request counts.
+    """
+    loaded = tf.saved_model.load(model_dir)
+    if signature_name not in loaded.signatures:
+        raise ValidationError(f"signature '{signature_name}' not in {sorted(loaded.signatures)}")
+    fn = loaded.signatures[signature_name]
+    args, kwargs = fn.structured_input_signature
+    if args or len(kwargs) != 1 or next(iter(kwargs.values())).dtype != tf.string:
+        raise ValidationError(f"signature '{signature_name}' must take one serialized tf.Example input")
+    input_name = next(iter(kwargs))
+    with tempfile.TemporaryDirectory(prefix="serving_validator_") as tmp:
+        base = os.path.join(tmp, MODEL_NAME)
+        shutil.copytree(model_dir, os.path.join(base, "1"))
+        with ModelServer(config_lib.single_model_config(MODEL_NAME, base),
+                         file_system_poll_wait_seconds=0) as server:
+            rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
+            grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
+            try:
+                states = rest.status(MODEL_NAME)["model_version_status"]
+                if [s["state"] for s in states] != ["AVAILABLE"]:
+                    raise ValidationError(f"model not available in the server: {states}")
+                for i, record in enumerate(records):
+                    want = {k: v.numpy() for k, v in fn(**{input_name: tf.constant([record])}).items()}
+                    body = rest.predict(MODEL_NAME, instances=[{input_name: b64(record)}],
+                                        signature_name=signature_name)["predictions"]
+                    for key, value in want.items():
+                        _compare(key, [row[key] for row in body] if len(want) > 1 else body, value, rtol,
+                                 f"REST request {i}")
+                    got = grpc_client.predict(MODEL_NAME, {input_name: np.array([record], dtype=object)},
+                                              signature_name=signature_name)
+                    if set(got) != set(want):
+                        raise ValidationError(f"gRPC outputs {sorted(got)} != in-process {sorted(want)}")
+                    for key, value in want.items():
+                        _compare(key, got[key], value, rtol, f"gRPC request {i}")
+            finally:
+                grpc_client.close()
+                rest.close()
+    return {"rest_requests": len(records), "grpc_requests": len(records)}
+
+
+class Executor(base_executor.BaseExecutor):
+    """Writes an InfraBlessing: blessed only when every serving check passed."""
+
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
+           exec_properties: dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        examples = artifact_utils.get_single_instance(input_dict["examples"])
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        try:
+            records = read_eval_examples(examples, exec_properties.get("split") or "eval",
+                                         int(exec_properties.get("num_examples") or 8))
+            counts = validate_model(serving_model_dir(model.uri), records,
+                                    exec_properties.get("signature_name") or "serving_default",
+                                    float(exec_properties.get("rtol") or 1e-4))
+        except Exception as e:  # noqa: BLE001  (any failure means: do not push)
+            _LOG.error("Model failed serving validation: %s", e)
+            mark(blessing, False, str(e))
+            return
+        _LOG.info("Model passed serving validation: %s", counts)
+        mark(blessing, True)
+
+
+def mark(blessing: types.Artifact, blessed: bool, reason: str = "") -> None:
+    """Marks ``blessing`` as TFX's InfraValidator does (file + ``blessed`` property)."""
+    os.makedirs(blessing.uri, exist_ok=True)
+    filename = BLESSED_FILENAME if blessed else NOT_BLESSED_FILENAME
+    with open(os.path.join(blessing.uri, filename), "w", encoding="utf-8") as f:
+        f.write(reason)
+    blessing.set_int_custom_property(BLESSED_KEY, int(blessed))
+    if reason:
+        blessing.set_string_custom_property("reason", reason[:1000])

@@ -1,0 +1,271 @@
+"""Server-side batching: concurrent requests merged into one session run.
+
+Mirrors TF Serving's ``--enable_batching``: requests for the same servable
+and signature (with the same per-example shapes) queue up; a batch runs when
+it reaches ``max_batch_size`` rows or its first request has waited
+``batch_timeout_micros``. Batches may be padded up to the next of
+``allowed_batch_sizes``. The outputs are split back per request. If a merged
+run fails, each request of the batch is re-run alone, so one bad request never
+fails its neighbours.
+
+The ``--batching_parameters_file`` is TF Serving's ``BatchingParameters``
+text proto, parsed here with a message type built from its field numbers
+(that proto is not part of tensorflow-serving-api).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    text_format,
+    wrappers_pb2,
+)
+
+from serving import errors
+
+try:
+    from google.protobuf import message_factory
+    _get_message_class = getattr(message_factory, "GetMessageClass", None)
+except ImportError:  # pragma: no cover
+    message_factory = None
+    _get_message_class = None
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchingOptions:
+    """TF Serving's batching parameters (defaults as TF Serving's)."""
+
+    max_batch_size: int = 1000
+    batch_timeout_micros: int = 0
+    max_enqueued_batches: int = 1000000
+    num_batch_threads: int = os.cpu_count() or 1
+    allowed_batch_sizes: tuple[int, ...] = ()
+    pad_variable_length_inputs: bool = False
+
+    def __post_init__(self):
+        if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.batch_timeout_micros < 0:
+            raise ValueError(f"invalid batching parameters {self}")
+        if self.allowed_batch_sizes:
+            sizes = list(self.allowed_batch_sizes)
+            if sizes != sorted(sizes) or sizes[-1] != self.max_batch_size:
+                raise ValueError(f"allowed_batch_sizes {sizes} must increase and end with "
+                                 f"max_batch_size {self.max_batch_size}")
+
+
+_INT64 = ("max_batch_size", 1), ("batch_timeout_micros", 2), ("max_enqueued_batches", 3), \
+    ("num_batch_threads", 4), ("max_execution_batch_size", 9)
+
+
+def _batching_parameters_class() -> Any:
+    """A message class with the field numbers of TF Serving's BatchingParameters."""
+    pool = descriptor_pool.DescriptorPool()
+    wrappers = descriptor_pb2.FileDescriptorProto()
+    wrappers_pb2.DESCRIPTOR.CopyToProto(wrappers)
+    pool.Add(wrappers)
+    f = descriptor_pb2.FileDescriptorProto(name="zoo_batching.proto", package="tensorflow.serving",
+                                           syntax="proto3", dependency=["google/protobuf/wrappers.proto"])
+    m = f.message_type.add(name="BatchingParameters")
+    fd = descriptor_pb2.FieldDescriptorProto
+    for name, number in _INT64:
+        m.field.add(name=name, number=number, type=fd.TYPE_MESSAGE, type_name=".google.protobuf.Int64Value")
+    m.field.add(name="thread_pool_name", number=5, type=fd.TYPE_MESSAGE,
+                type_name=".google.protobuf.StringValue")
+    m.field.add(name="enable_large_batch_splitting", number=8, type=fd.TYPE_MESSAGE,
+                type_name=".google.protobuf.BoolValue")
+    m.field.add(name="allowed_batch_sizes", number=6, type=fd.TYPE_INT64, label=fd.LABEL_REPEATED)
+    m.field.add(name="pad_variable_length_inputs", number=7, type=fd.TYPE_BOOL)
+    pool.Add(f)
+    descriptor = pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    if _get_message_class is not None:
+        return _get_message_class(descriptor)
+    return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+
+
+def parse_batching_parameters(text: str) -> BatchingOptions:
+    """Parses a ``BatchingParameters`` text proto (``--batching_parameters_file``).
+
+    >>> parse_batching_parameters("max_batch_size { value: 32 } batch_timeout_micros { value: 500 }")
+    ... # doctest: +ELLIPSIS
+    BatchingOptions(max_batch_size=32, batch_timeout_micros=500, ...)
+    """
+    proto = text_format.Parse(text, _batching_parameters_class()())
+    kwargs: dict[str, Any] = {}
+    for name, _ in _INT64:
+        if name != "max_execution_batch_size" and proto.HasField(name):
+            kwargs[name] = getattr(proto, name).value
+    if proto.allowed_batch_sizes:
+        kwargs["allowed_batch_sizes"] = tuple(proto.allowed_batch_sizes)
+    kwargs["pad_variable_length_inputs"] = proto.pad_variable_length_inputs
+    return BatchingOptions(**kwargs)
+
+
+def batching_parameters_text(options: BatchingOptions) -> str:
+    """The ``BatchingParameters`` text proto for ``options`` (for real TF Serving)."""
+    lines = [f"max_batch_size {{ value: {options.max_batch_size} }}",
+             f"batch_timeout_micros {{ value: {options.batch_timeout_micros} }}",
+             f"max_enqueued_batches {{ value: {options.max_enqueued_batches} }}",
+             f"num_batch_threads {{ value: {options.num_batch_threads} }}"]
+    lines += [f"allowed_batch_sizes: {s}" for s in options.allowed_batch_sizes]
+    if options.pad_variable_length_inputs:
+        lines.append("pad_variable_length_inputs: true")
+    return "\n".join(lines) + "\n"
+
+
+class _Task:
+    __slots__ = ("done", "error", "inputs", "outputs", "rows")
+
+    def __init__(self, inputs: Mapping[str, np.ndarray], rows: int):
+        self.inputs = inputs
+        self.rows = rows
+        self.outputs: dict[str, np.ndarray] | None = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+
+
+class _Batch:
+    __slots__ = ("closed", "opened", "rows", "tasks")
+
+    def __init__(self):
+        self.tasks: list[_Task] = []
+        self.rows = 0
+        self.opened = time.monotonic()
+        self.closed = False
+
+
+class BatchScheduler:
+    """Merges concurrent runs of the same signature into batches.
+
+    ``run(servable, key, inputs, outputs)`` blocks until the batch holding the
+    request has run and returns this request's rows of the outputs. The first
+    request of a batch leads it: it waits for ``batch_timeout_micros`` (or a
+    full batch) and for one of ``num_batch_threads`` execution slots, during
+    which later requests join, then runs the batch on its own thread (no
+    hand-off to a worker thread, so an idle server adds no latency).
+    """
+
+    def __init__(self, options: BatchingOptions):
+        self.options = options
+        self._timeout = options.batch_timeout_micros / 1e6
+        self._cond = threading.Condition()
+        self._open: dict[tuple, _Batch] = {}
+        self._slots = threading.BoundedSemaphore(options.num_batch_threads)
+        self._pending = 0
+        self._stopped = False
+        self.batch_sizes: list[int] = []  # executed batch sizes (rows), newest last, bounded
+
+    def run(self, servable: Any, key: str, inputs: Mapping[str, np.ndarray],
+            outputs: Sequence[str]) -> dict[str, np.ndarray]:
+        rows = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
+        if len(rows) != 1 or -1 in rows or rows == {0}:
+            return servable.run_unbatched(key, inputs, outputs)  # not batchable
+        (n,) = rows
+        if n >= self.options.max_batch_size:
+            with self._slots:
+                return servable.run_unbatched(key, inputs, outputs)
+        shapes = tuple((name, v.dtype.str, v.shape[1:]) for name, v in sorted(inputs.items()))
+        qkey = (id(servable), key, tuple(outputs), shapes)
+        task = _Task(inputs, n)
+        with self._cond:
+            if self._stopped:
+                raise errors.ServingError(errors.grpc.StatusCode.UNAVAILABLE, "batch scheduler stopped")
+            batch = self._open.get(qkey)
+            leader = batch is None or batch.rows + n > self.options.max_batch_size
+            if leader:
+                if self._pending >= self.options.max_enqueued_batches:
+                    raise errors.ServingError(errors.grpc.StatusCode.UNAVAILABLE,
+                                              "The batch scheduling queue is full")
+                batch = self._open[qkey] = _Batch()
+                self._pending += 1
+            batch.tasks.append(task)
+            batch.rows += n
+            if batch.rows >= self.options.max_batch_size:
+                self._cond.notify_all()
+        if leader:
+            self._lead(qkey, batch, servable, key, outputs)
+        task.done.wait()
+        if task.error is not None:
+            raise task.error
+        return task.outputs
+
+    def _close(self, qkey: tuple, batch: _Batch) -> None:
+        batch.closed = True
+        if self._open.get(qkey) is batch:
+            del self._open[qkey]
+        self._pending -= 1
+
+    def _lead(self, qkey: tuple, batch: _Batch, servable: Any, key: str, outputs: Sequence[str]) -> None:
+        deadline = batch.opened + self._timeout
+        with self._cond:
+            while batch.rows < self.options.max_batch_size and not self._stopped:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+        with self._slots:  # while the slots are busy, more requests join this batch
+            with self._cond:
+                self._close(qkey, batch)
+                tasks = list(batch.tasks)
+            self._execute(servable, key, outputs, tasks)
+
+    def _padded_size(self, rows: int) -> int:
+        for size in self.options.allowed_batch_sizes:
+            if size >= rows:
+                return size
+        return rows
+
+    def _execute(self, servable: Any, key: str, outputs: Sequence[str], tasks: list[_Task]) -> None:
+        try:
+            if len(tasks) == 1 and not self.options.allowed_batch_sizes:
+                tasks[0].outputs = servable.run_unbatched(key, tasks[0].inputs, outputs)
+                self.batch_sizes = (self.batch_sizes + [tasks[0].rows])[-1000:]
+            else:
+                self._execute_merged(servable, key, outputs, tasks)
+        except errors.ServingError as e:
+            if len(tasks) == 1:
+                tasks[0].error = e
+            else:  # find the culprit: run each request on its own
+                for task in tasks:
+                    try:
+                        task.outputs = servable.run_unbatched(key, task.inputs, outputs)
+                    except BaseException as err:  # noqa: BLE001
+                        task.error = err
+        except BaseException as e:  # noqa: BLE001
+            for task in tasks:
+                task.error = e
+        finally:
+            for task in tasks:
+                task.done.set()
+
+    def _execute_merged(self, servable: Any, key: str, outputs: Sequence[str], tasks: list[_Task]) -> None:
+        total = sum(t.rows for t in tasks)
+        padded = self._padded_size(total)
+        merged = {}
+        for name in tasks[0].inputs:
+            parts = [t.inputs[name] for t in tasks]
+            if padded > total:
+                parts.append(np.repeat(parts[-1][-1:], padded - total, axis=0))
+            merged[name] = np.concatenate(parts, axis=0)
+        result = servable.run_unbatched(key, merged, outputs)
+        for name, value in result.items():
+            if value.ndim == 0 or value.shape[0] != padded:
+                raise errors.invalid_argument(
+                    f"batched output '{name}' has shape {list(value.shape)}, not batch {padded} first")
+        self.batch_sizes = (self.batch_sizes + [total])[-1000:]
+        start = 0
+        for task in tasks:
+            task.outputs = {n: v[start:start + task.rows] for n, v in result.items()}
+            start += task.rows
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()

@@ -1,0 +1,199 @@
+"""One loaded model version: a SavedModel session run through its SignatureDefs.
+
+Like TF Serving's ``SavedModelBundle``, a :class:`Servable` loads the
+``serve`` MetaGraph into its own graph and session and runs any SignatureDef
+by tensor names, so the classify/regress SignatureDefs that
+:mod:`serving.signatures` adds to a TF2 SavedModel work as they do in real TF
+Serving. Inputs are validated against the SignatureDef before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
+
+from serving import errors, signatures
+
+DEFAULT_SIGNATURE = signatures.DEFAULT_SIGNATURE
+_RUNNABLE_METHODS = (signatures.PREDICT_METHOD_NAME, signatures.CLASSIFY_METHOD_NAME,
+                     signatures.REGRESS_METHOD_NAME)
+
+
+def _load_custom_ops() -> None:
+    """Registers the TF Text ops seq2seq/BERT exports use, where installed."""
+    try:
+        import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+    except ImportError:
+        pass
+
+
+def dtype_name(dtype: int) -> str:
+    return types_pb2.DataType.Name(dtype)
+
+
+def numpy_dtype(dtype: int) -> np.dtype:
+    """NumPy dtype of a ``DataType`` enum (object for strings)."""
+    return np.dtype(object) if dtype == types_pb2.DT_STRING else tf.dtypes.as_dtype(dtype).as_numpy_dtype
+
+
+def _shape_string(shape: Sequence[int]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _check_input(name: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) -> np.ndarray:
+    """Validates one input against its TensorInfo; returns it in the signature's dtype."""
+    want = numpy_dtype(info.dtype)
+    if want == np.dtype(object):
+        if value.dtype != object and value.dtype.kind not in "SU":
+            raise errors.invalid_argument(
+                f"input '{name}' expects {dtype_name(info.dtype)} but got {value.dtype}")
+        value = value.astype(object) if value.dtype != object else value
+    elif value.dtype != want:
+        raise errors.invalid_argument(
+            f"input '{name}' expects {dtype_name(info.dtype)} but got "
+            f"{dtype_name(tf.dtypes.as_dtype(value.dtype).as_datatype_enum) if value.dtype != object else 'DT_STRING'}")
+    if not info.tensor_shape.unknown_rank:
+        dims = [d.size for d in info.tensor_shape.dim]
+        if len(dims) != value.ndim or any(d >= 0 and d != v for d, v in zip(dims, value.shape)):
+            raise errors.invalid_argument(
+                f"input '{name}' expects shape {_shape_string(dims)} but got {_shape_string(value.shape)}")
+    return value
+
+
+class Servable:
+    """A loaded SavedModel version.
+
+    Args:
+        name: model name.
+        version: integer version.
+        path: the version directory.
+        session_config: optional ``tf.compat.v1.ConfigProto``.
+    """
+
+    def __init__(self, name: str, version: int, path: str,
+                 session_config: tf.compat.v1.ConfigProto | None = None):
+        _load_custom_ops()
+        self.name = name
+        self.version = version
+        self.path = path
+        self._graph = tf.Graph()
+        self._session = tf.compat.v1.Session(graph=self._graph, config=session_config)
+        with self._graph.as_default():
+            meta_graph = tf.compat.v1.saved_model.loader.load(
+                self._session, [tf.saved_model.SERVING], path)
+        self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
+        self._callables: dict[tuple, Callable[..., list[np.ndarray]]] = {}
+        self._lock = threading.Lock()
+        self.batcher: Any = None  # a serving.batching.BatchScheduler, set by the manager
+
+    def __repr__(self) -> str:
+        return f"Servable({self.name!r}, {self.version})"
+
+    def signature(self, signature_name: str) -> tuple[str, meta_graph_pb2.SignatureDef]:
+        """The SignatureDef named (default ``serving_default``); NOT_FOUND-free lookup."""
+        key = signature_name or DEFAULT_SIGNATURE
+        if key not in self.signature_defs:
+            raise errors.failed_precondition(f'Serving signature key "{key}" not found.')
+        return key, self.signature_defs[key]
+
+    def _callable(self, key: str, input_names: tuple[str, ...], output_names: tuple[str, ...]
+                  ) -> Callable[..., list[np.ndarray]]:
+        cache_key = (key, input_names, output_names)
+        fn = self._callables.get(cache_key)
+        if fn is None:
+            sig = self.signature_defs[key]
+            with self._lock, self._graph.as_default():
+                fn = self._session.make_callable(
+                    [sig.outputs[o].name for o in output_names],
+                    feed_list=[sig.inputs[i].name for i in input_names])
+            self._callables[cache_key] = fn
+        return fn
+
+    def run_unbatched(self, key: str, inputs: Mapping[str, np.ndarray],
+                      output_names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Runs validated ``inputs`` through signature ``key``; no batching."""
+        names = tuple(sorted(inputs))
+        outs = tuple(output_names)
+        try:
+            values = self._callable(key, names, outs)(*[inputs[n] for n in names])
+        except tf.errors.OpError as e:
+            raise errors.from_tf_error(e) from None
+        return dict(zip(outs, values))
+
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray],
+            output_filter: Sequence[str] = (), method: str | None = None
+            ) -> tuple[str, dict[str, np.ndarray]]:
+        """Validates and runs a signature; returns ``(signature key, outputs)``.
+
+        Args:
+            signature_name: signature key ('' for ``serving_default``).
+            inputs: input name -> array.
+            output_filter: output keys to fetch (all when empty).
+            method: required method name (classify/regress), or None.
+        """
+        key, sig = self.signature(signature_name)
+        if sig.method_name not in _RUNNABLE_METHODS:
+            raise errors.ServingError(
+                errors.grpc.StatusCode.INTERNAL,
+                f"Expected prediction signature method_name to be one of {{{', '.join(_RUNNABLE_METHODS)}}}. "
+                f"Was: {sig.method_name}")
+        if method is not None and sig.method_name != method:
+            raise errors.invalid_argument(
+                f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}. "
+                f"Was: {sig.method_name}")
+        sent, wanted = set(inputs), set(sig.inputs)
+        if sent != wanted:
+            raise errors.invalid_argument(
+                f"input size does not match signature: {len(sent)}!={len(wanted)} "
+                f"len({{{','.join(sorted(sent))}}}) != len({{{','.join(sorted(wanted))}}}). "
+                f"Sent extra: {{{','.join(sorted(sent - wanted))}}}. "
+                f"Missing but required: {{{','.join(sorted(wanted - sent))}}}.")
+        checked = {n: _check_input(n, sig.inputs[n], np.asarray(v)) for n, v in inputs.items()}
+        outputs = list(output_filter) or sorted(sig.outputs)
+        for alias in outputs:
+            if alias not in sig.outputs:
+                raise errors.invalid_argument(
+                    f"output tensor alias not found in signature: {alias} Outputs expected to be in "
+                    f"the set {{{','.join(sorted(sig.outputs))}}}.")
+        if len(set(outputs)) != len(outputs):
+            raise errors.invalid_argument(f"duplicate output tensor alias in {outputs}")
+        if self.batcher is not None:
+            return key, self.batcher.run(self, key, checked, tuple(outputs))
+        return key, self.run_unbatched(key, checked, outputs)
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def is_complete_version(path: str) -> bool:
+    """True when ``path`` holds a whole SavedModel: a parseable saved_model.pb and all variable shards.
+
+    A version directory being written in place (not renamed into place) is
+    skipped until this holds, so the server never loads half a model.
+    """
+    pb = os.path.join(path, "saved_model.pb")
+    if not os.path.isfile(pb):
+        return False
+    try:
+        signatures.read_saved_model(path)
+    except Exception:  # noqa: BLE001
+        return False
+    variables = os.path.join(path, "variables")
+    if os.path.isdir(variables):
+        index = os.path.join(variables, "variables.index")
+        if not os.path.isfile(index):
+            return False
+        shards = [n for n in os.listdir(variables) if n.startswith("variables.data-")]
+        if not shards:
+            return False
+        total = int(shards[0].rsplit("-of-", 1)[-1])
+        if len(shards) != total:
+            return False
+    return True

@@ -1,0 +1,106 @@
+"""The local model server: one :class:`ServerCore` behind gRPC and REST.
+
+Example::
+
+    with ModelServer(single_model_config("digits", "/models/digits")) as server:
+        print(server.grpc_port, server.rest_port)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from serving import config as config_lib
+from serving.batching import BatchingOptions
+from serving.grpc_service import GrpcServer
+from serving.manager import ServerCore
+from serving.rest import RestServer
+
+_LOG = logging.getLogger(__name__)
+
+
+class ModelServer:
+    """Loads the configured models and serves them over gRPC and REST.
+
+    Args:
+        config: the ModelServerConfig.
+        port: gRPC port (0: a free one; None: no gRPC).
+        rest_api_port: REST port (0: a free one; None: no REST).
+        host: address to bind (loopback unless told otherwise).
+        file_system_poll_wait_seconds: seconds between version polls.
+        batching: server-side batching options, or None.
+        max_request_bytes: largest request body accepted (REST 413, gRPC RESOURCE_EXHAUSTED).
+        allow_version_labels_for_unavailable_models: as TF Serving's flag.
+        model_config_file: a config file to re-read every ``model_config_file_poll_wait_seconds``.
+        session_config: optional ``tf.compat.v1.ConfigProto``.
+    """
+
+    def __init__(self, config: config_lib.ModelServerConfig, port: int | None = 0,
+                 rest_api_port: int | None = 0, host: str = "127.0.0.1",
+                 file_system_poll_wait_seconds: float = 1.0, batching: BatchingOptions | None = None,
+                 max_request_bytes: int = 64 << 20,
+                 allow_version_labels_for_unavailable_models: bool = False,
+                 model_config_file: str | None = None, model_config_file_poll_wait_seconds: float = 0,
+                 session_config: Any = None):
+        self.core = ServerCore(config, file_system_poll_wait_seconds, batching,
+                               allow_version_labels_for_unavailable_models, session_config)
+        self.grpc = GrpcServer(self.core, host, port, max_request_bytes) if port is not None else None
+        self.rest = RestServer(self.core, host, rest_api_port, max_request_bytes) \
+            if rest_api_port is not None else None
+        self._config_file = model_config_file
+        self._config_poll = model_config_file_poll_wait_seconds
+        self._stop = threading.Event()
+        self._config_thread: threading.Thread | None = None
+
+    @property
+    def grpc_port(self) -> int | None:
+        return self.grpc.port if self.grpc else None
+
+    @property
+    def rest_port(self) -> int | None:
+        return self.rest.port if self.rest else None
+
+    def start(self) -> ModelServer:
+        if self.grpc:
+            self.grpc.start()
+        if self.rest:
+            self.rest.start()
+        if self._config_file and self._config_poll > 0:
+            self._config_thread = threading.Thread(target=self._watch_config, name="config-poll", daemon=True)
+            self._config_thread.start()
+        return self
+
+    def _watch_config(self) -> None:
+        last = os.path.getmtime(self._config_file)
+        while not self._stop.wait(self._config_poll):
+            try:
+                mtime = os.path.getmtime(self._config_file)
+                if mtime != last:
+                    last = mtime
+                    self.core.reload_config(config_lib.read_model_config_file(self._config_file))
+                    _LOG.info("Reloaded %s", self._config_file)
+            except Exception:  # noqa: BLE001
+                _LOG.exception("reloading %s failed; keeping the current config", self._config_file)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.rest:
+            self.rest.stop()
+        if self.grpc:
+            self.grpc.stop()
+        self.core.stop()
+        if self._config_thread:
+            self._config_thread.join(timeout=5)
+
+    def wait(self) -> None:
+        """Blocks until :meth:`stop` (from another thread or a signal handler)."""
+        self._stop.wait()
+
+    def __enter__(self) -> ModelServer:  # noqa: PYI034  (no typing.Self on Python 3.10)
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

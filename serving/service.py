@@ -1,0 +1,230 @@
+"""The model server's API on protos and arrays, shared by the gRPC and REST fronts.
+
+Each method takes a ``ModelSpec`` (name, version or label, signature) and
+behaves as TF Serving's ``predict_impl``/``classifier``/``regressor``/
+``get_model_metadata_impl``/``get_model_status_impl``: same validation, same
+status codes, same messages where TF Serving has one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from google.protobuf import any_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    inference_pb2,
+    input_pb2,
+    model_pb2,
+    regression_pb2,
+)
+
+from serving import errors, signatures
+from serving.manager import ServerCore
+from serving.servable import Servable
+
+SIGNATURE_DEF_FIELD = "signature_def"
+
+
+def resolve(core: ServerCore, spec: model_pb2.ModelSpec) -> Servable:
+    """The servable a ModelSpec names."""
+    version = spec.version.value if spec.HasField("version") else None
+    label = spec.version_label if spec.WhichOneof("version_choice") == "version_label" else None
+    return core.resolve(spec.name, version, label)
+
+
+def _fill_spec(out: model_pb2.ModelSpec, servable: Servable, signature_name: str) -> None:
+    out.name = servable.name
+    out.version.value = servable.version
+    out.signature_name = signature_name
+
+
+def predict(core: ServerCore, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
+            output_filter: Sequence[str] = (), servable: Servable | None = None
+            ) -> tuple[model_pb2.ModelSpec, dict[str, np.ndarray]]:
+    """Runs a predict over ``inputs``; returns the resolved spec and the outputs.
+
+    ``servable`` pins an already resolved version (REST resolves once to read
+    the signature's input types, so a version swap cannot fall in between).
+    """
+    servable = servable or resolve(core, spec)
+    key, outputs = servable.run(spec.signature_name, inputs, output_filter)
+    resolved = model_pb2.ModelSpec()
+    _fill_spec(resolved, servable, key)
+    return resolved, outputs
+
+
+def signature_inputs(servable: Servable, spec: model_pb2.ModelSpec) -> dict:
+    """Input TensorInfos of the requested signature (REST decodes JSON with them)."""
+    key = spec.signature_name or signatures.DEFAULT_SIGNATURE
+    if key not in servable.signature_defs:
+        raise errors.invalid_argument(f'Serving signature name: "{key}" not found in signature def')
+    return dict(servable.signature_defs[key].inputs)
+
+
+def serialized_examples(request_input: input_pb2.Input) -> np.ndarray:
+    """The serialized tf.Examples of an ``Input`` (context merged into each example)."""
+    kind = request_input.WhichOneof("kind")
+    if kind == "example_list":
+        values = [e.SerializeToString() for e in request_input.example_list.examples]
+    elif kind == "example_list_with_context":
+        lwc = request_input.example_list_with_context
+        context = lwc.context.SerializeToString()
+        values = [context + e.SerializeToString() for e in lwc.examples]  # proto merge on parse
+    else:
+        values = []
+    if not values:
+        raise errors.invalid_argument("Input is empty.")
+    return np.array(values, dtype=object)
+
+
+def _check_rank2(tensor: np.ndarray, what: str, num_examples: int) -> None:
+    if tensor.ndim != 2:
+        raise errors.invalid_argument(
+            f"Expected Tensor shape: [batch_size num_classes] but got {list(tensor.shape)}")
+    if tensor.shape[0] != num_examples:
+        raise errors.invalid_argument(
+            f"Expected {what} output batch size of {num_examples}. Got: {tensor.shape[0]}")
+
+
+def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb2.Input
+             ) -> tuple[model_pb2.ModelSpec, classification_pb2.ClassificationResult]:
+    """TF Serving's Classify: a classify-method SignatureDef over serialized examples."""
+    servable = resolve(core, spec)
+    key, sig = servable.signature(spec.signature_name)
+    if sig.method_name != signatures.CLASSIFY_METHOD_NAME:
+        raise errors.invalid_argument(
+            f"Expected classification signature method_name to be {signatures.CLASSIFY_METHOD_NAME}. "
+            f"Was: {sig.method_name}")
+    wanted = [k for k in (signatures.CLASSIFY_OUTPUT_CLASSES, signatures.CLASSIFY_OUTPUT_SCORES)
+              if k in sig.outputs]
+    if not wanted:
+        raise errors.invalid_argument('Expected classification signature outputs to contain at least '
+                                      'one of "classes" or "scores".')
+    (input_key,) = sig.inputs if len(sig.inputs) == 1 else (None,)
+    if input_key is None:
+        raise errors.invalid_argument("Expected one input Tensor.")
+    examples = serialized_examples(request_input)
+    _, out = servable.run(key, {input_key: examples}, wanted, method=signatures.CLASSIFY_METHOD_NAME)
+    n = len(examples)
+    classes, scores = out.get(signatures.CLASSIFY_OUTPUT_CLASSES), out.get(signatures.CLASSIFY_OUTPUT_SCORES)
+    for tensor, what in ((classes, "classes"), (scores, "scores")):
+        if tensor is not None:
+            _check_rank2(tensor, what, n)
+    if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
+        raise errors.invalid_argument(f"Tensors class and score should match in dim_size(1). "
+                                      f"Got {classes.shape[1]} vs. {scores.shape[1]}")
+    num_classes = (classes if classes is not None else scores).shape[1]
+    result = classification_pb2.ClassificationResult()
+    for i in range(n):
+        row = result.classifications.add()
+        for c in range(num_classes):
+            cls = row.classes.add()
+            if classes is not None:
+                cls.label = classes[i, c].decode("utf-8", "replace") \
+                    if isinstance(classes[i, c], bytes) else str(classes[i, c])
+            if scores is not None:
+                cls.score = float(scores[i, c])
+    resolved = model_pb2.ModelSpec()
+    _fill_spec(resolved, servable, key)
+    return resolved, result
+
+
+def regress(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb2.Input
+            ) -> tuple[model_pb2.ModelSpec, regression_pb2.RegressionResult]:
+    """TF Serving's Regress: a regress-method SignatureDef over serialized examples."""
+    servable = resolve(core, spec)
+    key, sig = servable.signature(spec.signature_name)
+    if sig.method_name != signatures.REGRESS_METHOD_NAME:
+        raise errors.invalid_argument(
+            f"Expected regression signature method_name to be {signatures.REGRESS_METHOD_NAME}. "
+            f"Was: {sig.method_name}")
+    if len(sig.inputs) != 1 or signatures.REGRESS_OUTPUTS not in sig.outputs:
+        raise errors.invalid_argument("Expected one input Tensor and an 'outputs' output.")
+    (input_key,) = sig.inputs
+    examples = serialized_examples(request_input)
+    _, out = servable.run(key, {input_key: examples}, [signatures.REGRESS_OUTPUTS],
+                          method=signatures.REGRESS_METHOD_NAME)
+    values = out[signatures.REGRESS_OUTPUTS]
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1 or values.shape[0] != len(examples):
+        raise errors.invalid_argument(
+            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
+            f"but got {list(out[signatures.REGRESS_OUTPUTS].shape)}")
+    result = regression_pb2.RegressionResult()
+    for v in values:
+        result.regressions.add(value=float(v))
+    resolved = model_pb2.ModelSpec()
+    _fill_spec(resolved, servable, key)
+    return resolved, result
+
+
+def multi_inference(core: ServerCore, request: inference_pb2.MultiInferenceRequest
+                    ) -> inference_pb2.MultiInferenceResponse:
+    """TF Serving's MultiInference: several classify/regress tasks on one Input."""
+    if not request.tasks:
+        raise errors.invalid_argument("Tasks field is empty.")
+    response = inference_pb2.MultiInferenceResponse()
+    for task in request.tasks:
+        result = response.results.add()
+        if task.method_name == signatures.CLASSIFY_METHOD_NAME:
+            spec, res = classify(core, task.model_spec, request.input)
+            result.classification_result.CopyFrom(res)
+        elif task.method_name == signatures.REGRESS_METHOD_NAME:
+            spec, res = regress(core, task.model_spec, request.input)
+            result.regression_result.CopyFrom(res)
+        else:
+            raise errors.ServingError(errors.grpc.StatusCode.UNIMPLEMENTED,
+                                      f"Unsupported signature method_name: {task.method_name}")
+        result.model_spec.CopyFrom(spec)
+    return response
+
+
+def metadata(core: ServerCore, request: get_model_metadata_pb2.GetModelMetadataRequest
+             ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+    """GetModelMetadata: the SignatureDefMap of the resolved version."""
+    if not request.HasField("model_spec"):
+        raise errors.invalid_argument("Missing ModelSpec")
+    if not request.metadata_field:
+        raise errors.invalid_argument("GetModelMetadataRequest must specify at least one metadata_field")
+    for field in request.metadata_field:
+        if field != SIGNATURE_DEF_FIELD:
+            raise errors.invalid_argument(f"Metadata field {field} is not supported")
+    servable = resolve(core, request.model_spec)
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    _fill_spec(response.model_spec, servable, "")
+    sig_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, sig in servable.signature_defs.items():
+        sig_map.signature_def[key].CopyFrom(sig)
+    packed = any_pb2.Any()
+    packed.Pack(sig_map)
+    response.metadata[SIGNATURE_DEF_FIELD].CopyFrom(packed)
+    return response
+
+
+def model_status(core: ServerCore, request: get_model_status_pb2.GetModelStatusRequest
+                 ) -> get_model_status_pb2.GetModelStatusResponse:
+    """GetModelStatus: every version's state, or the one a version/label names."""
+    if not request.HasField("model_spec"):
+        raise errors.invalid_argument("Missing ModelSpec")
+    spec = request.model_spec
+    if not spec.name:
+        raise errors.invalid_argument("ModelSpec has no name specified.")
+    manager = core.find(spec.name)
+    if manager is None:
+        raise errors.not_found(f"Could not find any versions of model {spec.name}")
+    version = None
+    if spec.HasField("version"):
+        version = spec.version.value
+    elif spec.WhichOneof("version_choice") == "version_label":
+        version = manager.resolve(label=spec.version_label).version
+    response = get_model_status_pb2.GetModelStatusResponse()
+    for v, state, code, message in manager.version_states(version):
+        status = response.model_version_status.add(version=v, state=state)
+        status.status.error_code = code
+        status.status.error_message = message
+    return response

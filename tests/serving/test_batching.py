@@ -1,0 +1,85 @@
+"""Server-side batching: merging, splitting, isolation of a bad request."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from serving import batching, toy_model
+from serving import config as config_lib
+from serving.client import RestClient, b64
+from serving.server import ModelServer
+
+
+def test_parse_batching_parameters_file_format():
+    options = batching.parse_batching_parameters("""
+        max_batch_size { value: 16 }
+        batch_timeout_micros { value: 2000 }
+        num_batch_threads { value: 2 }
+        allowed_batch_sizes: 8
+        allowed_batch_sizes: 16
+        pad_variable_length_inputs: false
+    """)
+    assert (options.max_batch_size, options.batch_timeout_micros, options.num_batch_threads,
+            options.allowed_batch_sizes) == (16, 2000, 2, (8, 16))
+    assert batching.parse_batching_parameters(batching.batching_parameters_text(options)) == options
+    with pytest.raises(ValueError, match="allowed_batch_sizes"):
+        batching.BatchingOptions(max_batch_size=16, allowed_batch_sizes=(8,))
+
+
+@pytest.fixture(scope="module")
+def batched_server(toy_base):
+    options = batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1,
+                                       allowed_batch_sizes=(4, 8))
+    with ModelServer(config_lib.single_model_config("toy", toy_base), port=None,
+                     file_system_poll_wait_seconds=0, batching=options) as srv:
+        yield srv
+
+
+def _concurrently(n, fn):
+    barrier = threading.Barrier(n)
+    results = [None] * n
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except Exception as e:  # noqa: BLE001
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_concurrent_requests_are_merged_and_split_back(batched_server, images):
+    rest = RestClient(f"http://127.0.0.1:{batched_server.rest_port}")
+    before = len(batched_server.core.batcher.batch_sizes)
+    results = _concurrently(4, lambda i: rest.predict("toy", instances=images[i:i + 1].tolist(),
+                                                      signature_name="predict_raw"))
+    for i, body in enumerate(results):
+        got = np.array(body["predictions"][0]["probabilities"])
+        np.testing.assert_allclose(got, toy_model.toy_predict(images[i:i + 1], 3)[0], atol=1e-5)
+    sizes = batched_server.core.batcher.batch_sizes[before:]
+    assert sum(sizes) == 4 and max(sizes) > 1  # at least two requests shared a session run
+
+
+def test_a_bad_request_in_a_batch_fails_alone(batched_server, images):
+    rest = RestClient(f"http://127.0.0.1:{batched_server.rest_port}")
+
+    def call(i):
+        example = b"garbage" if i == 0 else toy_model.make_example(images[i])
+        return rest.request("POST", "/v1/models/toy:predict", {"instances": [b64(example)]})
+
+    results = _concurrently(4, call)
+    assert results[0][0] == 400
+    for i in range(1, 4):
+        status, body = results[i]
+        assert status == 200
+        np.testing.assert_allclose(body["predictions"][0]["probabilities"],
+                                   toy_model.toy_predict(images[i:i + 1], 3)[0], atol=1e-5)
