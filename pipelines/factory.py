@@ -1,7 +1,8 @@
 """Builds the TFX pipeline for any :class:`~pipelines.config.PipelineConfig`.
 
     TfdsExampleGen -> StatisticsGen -> SchemaGen|ImportSchemaGen -> ExampleValidator
-      -> Transform -> Trainer -> Evaluator (vs. latest blessed model) -> Pusher
+      -> Transform -> Trainer -> Evaluator (vs. latest blessed model)
+                              -> ServingValidator (REST + gRPC canary) -> Pusher
 
 The evaluator follows the model family's ``task``; everything else is the same
 for every family.
@@ -22,6 +23,7 @@ from components.evaluator.component import RecordingEvaluator
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
 from components.pusher.component import ServingPusher
+from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
 from pipelines.config import PipelineConfig, Threshold
 
@@ -118,15 +120,21 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
         baseline_model=baseline.outputs["model"], eval_config=eval_config(config),
         example_splits=["eval"]).with_id("Evaluator")
 
+    # TFX's InfraValidator needs Docker or Kubernetes; this check loads the
+    # candidate in the serving runtime and sends it real REST and gRPC requests.
+    serving_validator = ServingValidator(model=trainer.outputs["model"],
+                                         examples=example_gen.outputs["examples"])
+
     pusher = ServingPusher(
         base_directory=os.path.join(serving_dir, config.model_name),
-        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"])
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=serving_validator.outputs["blessing"])
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
-                    trainer, baseline, evaluator, pusher],
+                    trainer, baseline, evaluator, serving_validator, pusher],
         enable_cache=enable_cache,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
             metadata_path),

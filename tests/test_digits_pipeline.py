@@ -86,6 +86,41 @@ def test_first_run_pushes_a_servable_model(output, capsys):
     assert run.metrics["sparse_categorical_accuracy"] == pytest.approx(accuracy, abs=1e-6)
 
 
+def test_pushed_model_answers_tf_serving_rest_and_grpc(output):
+    """The pushed version, served over TF Serving's APIs, called with its official stubs."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from serving import config as config_lib
+    from serving.client import RestClient
+    from serving.server import ModelServer
+
+    images, labels, _ = _heldout_digits()
+    base = os.path.join(output, "serving", "digits_cnn")
+    with ModelServer(config_lib.single_model_config("digits_cnn", base), port=0, rest_api_port=0) as server:
+        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
+        status, body = rest.request("POST", "/v1/models/digits_cnn:predict", {
+            "signature_name": "predict_raw", "instances": [{"image": row.tolist()} for row in images[:50]]})
+        assert status == 200
+        classes = [p["classes"] for p in body["predictions"]]
+        assert np.mean(np.array(classes) == labels[:50]) >= 0.9
+
+        status, body = rest.request("POST", "/v1/models/digits_cnn:classify", {
+            "examples": [{"image": row.tolist()} for row in images[:5]]})
+        assert status == 200 and len(body["results"]) == 5
+        best = [max(result, key=lambda pair: pair[1])[0] for result in body["results"]]
+        assert best == [str(c) for c in classes[:5]]
+
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = "digits_cnn"
+            request.model_spec.signature_name = "predict_raw"
+            request.inputs["image"].CopyFrom(tf.make_tensor_proto(images[:50]))
+            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+        assert tf.make_ndarray(response.outputs["classes"]).tolist() == classes
+
+
 def test_unchanged_rerun_is_cached_and_not_pushed_again(output, capsys):
     before = _versions(output)
     assert _zoo("run", "digits", "--epochs", str(EPOCHS), "--output", output, "--no-report") == 0
@@ -93,7 +128,7 @@ def test_unchanged_rerun_is_cached_and_not_pushed_again(output, capsys):
     assert _versions(output) == before
     states = {s.node: s.state for s in _runs(output)[-1].steps}
     for node in ("TfdsExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                 "Transform", "Trainer"):
+                 "Transform", "Trainer", "ServingValidator"):
         assert states[node] == "cached", states
 
 

@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,runs,serve,predict}")
 
-    sub.add_parser("list", help="list the pipelines").set_defaults(fn=cmd_list)
+    sub.add_parser("list", help="list the pipelines").set_defaults(func=cmd_list)
 
     run = sub.add_parser("run", help="run a pipeline end to end")
     run.add_argument("pipeline", choices=registry.names())
@@ -154,27 +154,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
     run.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report")
     run.add_argument("--debug", action="store_true", help="show the full traceback on failure")
-    run.set_defaults(fn=cmd_run)
+    run.set_defaults(func=cmd_run)
 
     runs = sub.add_parser("runs", help="past runs, from ML Metadata")
     runs.add_argument("pipeline", nargs="?", choices=registry.names())
     runs.add_argument("--output", default="outputs")
     runs.add_argument("--last", type=int, default=20)
-    runs.set_defaults(fn=cmd_runs)
+    runs.set_defaults(func=cmd_runs)
 
-    try:
-        from serving import cli as serving_cli
-    except ImportError:
-        serving_cli = None
-    for name in ("add_serve_parser", "add_predict_parser"):
-        if hasattr(serving_cli, name):
-            getattr(serving_cli, name)(sub)
+    from serving.cli import add_predict_parser, add_serve_parser
+    add_serve_parser(sub)
+    add_predict_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.fn(args)
+    return args.func(args)
 
 
 if __name__ == "__main__":

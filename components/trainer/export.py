@@ -21,7 +21,8 @@ from typing import Any, Mapping
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from models.base import DataSpec, ModelFamily, Signature
+from models.base import CLASSIFICATION, DataSpec, ModelFamily, Signature
+from serving.signatures import add_classify_regress_signatures
 
 
 def _raw_input_specs(raw_spec: Mapping[str, Any]) -> dict[str, tf.TensorSpec]:
@@ -78,4 +79,8 @@ def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: Da
         raise ValueError(f"family '{family.name}' has no signature '{family.main_signature}'")
     signatures["serving_default"] = signatures[family.main_signature]
     tf.saved_model.save(module, export_dir, signatures=signatures)
+    if family.task == CLASSIFICATION:
+        # TF Serving's Classify API reads classify-method signatures on tf.Examples.
+        signatures.update(dict.fromkeys(add_classify_regress_signatures(
+            export_dir, scores_output="probabilities")))
     return sorted(signatures)
