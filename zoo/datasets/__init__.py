@@ -1,0 +1,27 @@
+"""Local TFDS builders of the zoo.
+
+Importing this package registers every builder in it with TFDS, so that
+``tfds.builder('digits')`` works; ``TfdsExampleGen`` imports it by default
+(``builder_modules=['zoo.datasets']``). Local builders read data bundled with
+installed packages and never download.
+
+A builder module may be executed twice (pytest's importlib mode re-runs a
+module it collects for doctests); TFDS refuses a second registration, so
+builders declare themselves with ``skip_registration=is_registered(name)``.
+"""
+
+from tensorflow_datasets.core import registered
+
+
+def is_registered(name: str) -> bool:
+    """Whether a TFDS builder called ``name`` is registered already."""
+    try:
+        registered.imported_builder_cls(name)
+    except registered.DatasetNotFoundError:
+        return False
+    return True
+
+
+from zoo.datasets import digits  # After is_registered: digits uses it.
+
+__all__ = ["digits", "is_registered"]
