@@ -3,5 +3,5 @@
 Importing this package registers every family. No module here imports TFX.
 """
 
-from models import cnn  # noqa: F401  (registers 'cnn')
+from models import autoencoder, cnn, dbn, gan, vae  # noqa: F401  (registers the families)
 from models.registry import get, names, register  # noqa: F401

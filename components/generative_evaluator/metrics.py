@@ -1,0 +1,212 @@
+"""Metrics and blessing rules for generative models (numpy, scipy, scikit-learn;
+no TensorFlow, no TFX), used by the GenerativeEvaluator component.
+
+* :func:`negative_elbo`: a VAE's held-out ``-ELBO`` in nats per image.
+* :func:`frechet_distance`: Frechet distance between two Gaussian fits of
+  feature sets (the FID recipe, on the reference digits classifier's
+  penultimate features instead of Inception's).
+* :func:`class_consistency`, :func:`mean_confidence`: how a reference
+  classifier labels generated images.
+* :func:`corrupt`, :func:`roc_auc`: anomaly-score separation of clean vs
+  corrupted images.
+* :func:`parse_thresholds`, :func:`validate`: the pipeline's thresholds and the
+  blessing decision.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+from sklearn.metrics import roc_auc_score
+
+# Metric -> True if higher is better. Thresholds and no-regression checks are
+# only accepted for metrics listed here.
+HIGHER_IS_BETTER = {
+    "neg_elbo": False,
+    "reconstruction_nll": False,
+    "kl": False,
+    "fid": False,
+    "class_consistency": True,
+    "sample_confidence": True,
+    "roc_auc": True,
+    "clean_reconstruction_error": False,
+    "corrupted_reconstruction_error": True,
+}
+
+CORRUPTIONS = ("gaussian", "salt_pepper", "occlusion")
+
+
+def _bernoulli_nll(images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    p = np.clip(probabilities.reshape(len(images), -1).astype(np.float64), 1e-7, 1 - 1e-7)
+    x = images.reshape(len(images), -1).astype(np.float64)
+    return -(x * np.log(p) + (1 - x) * np.log1p(-p)).sum(axis=1)
+
+
+def negative_elbo(images: np.ndarray, z_mean: np.ndarray, z_log_var: np.ndarray,
+                  decode: Callable[[np.ndarray], np.ndarray], seed: int = 0) -> dict[str, float]:
+    """Mean ``-ELBO = -log p(x|z) + KL(q(z|x) || N(0, I))`` in nats per image,
+    with one reparameterised posterior draw per image (Bernoulli decoder).
+
+    Example:
+
+    >>> x = np.full((2, 4), 0.5)
+    >>> m = negative_elbo(x, np.zeros((2, 3)), np.zeros((2, 3)), lambda z: np.full((len(z), 4), 0.5))
+    >>> round(m["neg_elbo"], 4) == round(4 * np.log(2), 4), m["kl"]
+    (True, 0.0)
+    """
+    rng = np.random.default_rng(seed)
+    z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
+    nll = _bernoulli_nll(images, decode(z.astype(np.float32)))
+    kl = -0.5 * np.sum(1 + z_log_var - np.square(z_mean) - np.exp(z_log_var), axis=1)
+    return {"neg_elbo": float(np.mean(nll + kl)), "reconstruction_nll": float(np.mean(nll)),
+            "kl": float(np.mean(kl))}
+
+
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
+    """``|mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`` of two feature sets.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(2000, 3))
+    >>> frechet_distance(a, a) < 1e-6, round(frechet_distance(a, a + 2.0), 1)
+    (True, 12.0)
+    """
+    if features_a.ndim != 2 or features_a.shape[1] != features_b.shape[1]:
+        raise ValueError(f"feature sets must be (n, d) with the same d; got {features_a.shape} and "
+                         f"{features_b.shape}")
+    mu_a, mu_b = features_a.mean(axis=0), features_b.mean(axis=0)
+    cov_a = np.atleast_2d(np.cov(features_a, rowvar=False))
+    cov_b = np.atleast_2d(np.cov(features_b, rowvar=False))
+    covmean, _ = scipy.linalg.sqrtm(cov_a @ cov_b, disp=False)
+    if not np.isfinite(covmean).all():  # singular product: regularise, as the FID reference does
+        offset = np.eye(len(cov_a)) * 1e-6
+        covmean = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    distance = np.sum(np.square(mu_a - mu_b)) + np.trace(cov_a + cov_b - 2 * np.real(covmean))
+    return float(max(distance, 0.0))
+
+
+def class_consistency(probabilities: np.ndarray, requested: np.ndarray) -> float:
+    """Share of samples whose most probable class is the requested one."""
+    return float(np.mean(np.argmax(probabilities, axis=1) == np.asarray(requested).reshape(-1)))
+
+
+def mean_confidence(probabilities: np.ndarray) -> float:
+    """Mean probability of the top class."""
+    return float(np.mean(np.max(probabilities, axis=1)))
+
+
+def corrupt(images: np.ndarray, kind: str = "salt_pepper", strength: float = 0.2, seed: int = 0) -> np.ndarray:
+    """Corrupted copies of images in [0, 1] (shape ``(n, h, w, c)``).
+
+    ``gaussian``: additive noise of std ``strength``; ``salt_pepper``: a
+    ``strength`` share of pixels set to 0 or 1; ``occlusion``: a random square
+    of side ``strength * width`` set to 1.
+    """
+    rng = np.random.default_rng(seed)
+    images = np.asarray(images, dtype=np.float32)
+    if kind == "gaussian":
+        out = images + strength * rng.standard_normal(images.shape)
+    elif kind == "salt_pepper":
+        hit = rng.random(images.shape) < strength
+        out = np.where(hit, rng.integers(0, 2, images.shape), images)
+    elif kind == "occlusion":
+        out = images.copy()
+        side = max(1, round(strength * images.shape[2]))
+        for image in out:
+            top, left = rng.integers(0, images.shape[1] - side + 1), rng.integers(0, images.shape[2] - side + 1)
+            image[top:top + side, left:left + side] = 1.0
+    else:
+        raise ValueError(f"unknown corruption {kind!r}; choices: {', '.join(CORRUPTIONS)}")
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def roc_auc(clean_scores: np.ndarray, corrupted_scores: np.ndarray) -> float:
+    """ROC AUC of the anomaly score for "corrupted" (positive) vs "clean".
+
+    Example:
+
+    >>> roc_auc(np.array([0.1, 0.2]), np.array([0.3, 0.15]))
+    0.75
+    """
+    labels = np.concatenate([np.zeros(len(clean_scores)), np.ones(len(corrupted_scores))])
+    return float(roc_auc_score(labels, np.concatenate([clean_scores, corrupted_scores])))
+
+
+@dataclasses.dataclass(frozen=True)
+class Thresholds:
+    """Bounds per metric and the metrics that must not regress (with tolerance)."""
+
+    bounds: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
+    no_regression: Mapping[str, float] = dataclasses.field(default_factory=dict)
+
+
+def _check_metric(name: str) -> None:
+    if name not in HIGHER_IS_BETTER:
+        raise ValueError(f"unknown metric {name!r} in thresholds; choices: {', '.join(sorted(HIGHER_IS_BETTER))}")
+
+
+def parse_thresholds(spec: str | Mapping[str, Any] | None) -> Thresholds:
+    """Reads ``{"metric": {"upper_bound"|"lower_bound": v}, "no_regression":
+    ["metric", ...] | {"metric": tolerance}}`` (a JSON string or a dict).
+
+    Example:
+
+    >>> parse_thresholds('{"fid": {"upper_bound": 5}, "no_regression": ["fid"]}')
+    Thresholds(bounds={'fid': {'upper_bound': 5.0}}, no_regression={'fid': 0.0})
+    """
+    spec = json.loads(spec) if isinstance(spec, str) else dict(spec or {})
+    regression = spec.pop("no_regression", {})
+    if isinstance(regression, (list, tuple)):
+        regression = {name: 0.0 for name in regression}
+    bounds = {}
+    for name, bound in spec.items():
+        _check_metric(name)
+        if not isinstance(bound, Mapping) or not bound or set(bound) - {"upper_bound", "lower_bound"}:
+            raise ValueError(f"threshold for {name!r} must be {{'upper_bound'|'lower_bound': value}}; got {bound!r}")
+        bounds[name] = {key: float(value) for key, value in bound.items()}
+    for name in regression:
+        _check_metric(name)
+    return Thresholds(bounds, {name: float(tol) for name, tol in regression.items()})
+
+
+def validate(metrics: Mapping[str, float], thresholds: Thresholds,
+             baseline: Mapping[str, float] | None = None) -> tuple[bool, list[dict[str, Any]]]:
+    """Checks ``metrics`` against bounds and, when a ``baseline`` is given,
+    against the baseline's values (the first model of a pipeline has none and
+    passes its no-regression checks). Returns ``(blessed, checks)``.
+
+    Example:
+
+    >>> t = parse_thresholds({"fid": {"upper_bound": 5}, "no_regression": ["fid"]})
+    >>> validate({"fid": 3.0}, t, {"fid": 2.0})[0], validate({"fid": 3.0}, t)[0]
+    (False, True)
+    """
+    checks: list[dict[str, Any]] = []
+    names = set(thresholds.bounds) | set(thresholds.no_regression)
+    missing = sorted(names - set(metrics))
+    if missing:
+        raise ValueError(f"thresholds name metric(s) {missing} this model does not have; it has {sorted(metrics)}")
+    for name, bound in sorted(thresholds.bounds.items()):
+        value = metrics[name]
+        if "upper_bound" in bound:
+            checks.append({"metric": name, "check": "upper_bound", "value": value,
+                           "bound": bound["upper_bound"], "ok": value <= bound["upper_bound"]})
+        if "lower_bound" in bound:
+            checks.append({"metric": name, "check": "lower_bound", "value": value,
+                           "bound": bound["lower_bound"], "ok": value >= bound["lower_bound"]})
+    for name, tolerance in sorted(thresholds.no_regression.items()):
+        if baseline is None:
+            continue
+        value, reference = metrics[name], baseline[name]
+        ok = value >= reference - tolerance if HIGHER_IS_BETTER[name] else value <= reference + tolerance
+        checks.append({"metric": name, "check": "no_regression", "value": value, "baseline": reference,
+                       "tolerance": tolerance, "ok": bool(ok)})
+    for check in checks:
+        check["ok"] = bool(check["ok"])
+    return all(check["ok"] for check in checks), checks

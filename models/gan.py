@@ -1,0 +1,216 @@
+"""Deep convolutional GAN and its conditional variant, as the notes define them.
+
+The generator maps a latent ``z ~ N(0, I)`` to an image through strided
+transposed convolutions with batch norm; the discriminator is a strided
+convolutional classifier (LeakyReLU, no pooling) that outputs one logit for
+"real". They play the min-max game with one optimizer each: the discriminator
+minimises ``BCE(D(x), 1) + BCE(D(G(z)), 0)``, the generator the non-saturating
+``BCE(D(G(z)), 1)``.
+
+The conditional GAN (``conditional_gan``) feeds the class label to both
+networks: one-hot next to ``z`` for the generator, one-hot planes next to the
+image channels for the discriminator, so it generates a requested class.
+
+Keras 3 has no backend-neutral way to step two optimizers in ``fit``, so
+:meth:`GenerativeAdversarialNetwork.train_step` is written for the TensorFlow
+backend (the pipelines train on TF); the losses, sampling and networks are
+backend-neutral and shared with ``test_step``.
+
+Serving signature ``generate``: ``z`` (and ``label`` for the conditional GAN)
+in, ``image`` out.
+
+Example:
+
+>>> from models import registry
+>>> family = registry.get("conditional_gan")
+>>> data = DataSpec({"image": FeatureInfo((8, 8, 1), "float32")}, "label", 10)
+>>> model = family.build(family.hparams({"latent_dim": 4}), data)
+>>> tuple(model.generate(keras.ops.zeros((2, 4)), keras.ops.array([3, 7])).shape)
+(2, 8, 8, 1)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+from keras import ops
+
+from models import registry
+from models.base import GENERATIVE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
+from models.layers.image_coder import (
+    ImageDecoder,
+    ImageEncoder,
+    image_input,
+    image_shape,
+)
+
+
+def _bce_with_logits(logits: Any, target: float) -> Any:
+    return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
+
+
+class GenerativeAdversarialNetwork(keras.Model):
+    """Generator and discriminator trained adversarially with two optimizers.
+
+    Args:
+        shape: image shape (height, width, channels).
+        latent_dim: size of ``z``.
+        num_classes: number of classes for a conditional GAN, ``None`` otherwise.
+        generator_filters / discriminator_filters: channels per up/downsampling.
+        real_label: target for real images in the discriminator loss (0.9 is
+            one-sided label smoothing).
+    """
+
+    def __init__(self, shape: tuple[int, int, int], latent_dim: int = 32, num_classes: int | None = None,
+                 generator_filters: tuple[int, ...] = (128, 64), discriminator_filters: tuple[int, ...] = (64, 128),
+                 real_label: float = 0.9, image_key: str = "image", seed: int | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shape, self.latent_dim, self.num_classes = tuple(shape), latent_dim, num_classes
+        self.real_label, self.image_key = real_label, image_key
+        self.generator = ImageDecoder(self.shape, generator_filters, batch_norm=True, name="generator")
+        self.discriminator = ImageEncoder(1, discriminator_filters, activation="leaky_relu", name="discriminator")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer,
+                **kwargs: Any) -> None:
+        super().compile(**kwargs)
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    def _one_hot(self, labels: Any) -> Any:
+        return ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), self.num_classes)
+
+    def generate(self, z: Any, labels: Any = None, training: bool | None = None) -> Any:
+        """Images in [0, 1] for latents ``z`` (and class ``labels`` if conditional)."""
+        if self.conditional:
+            if labels is None:
+                raise ValueError("a conditional GAN needs the labels of the images to generate")
+            z = ops.concatenate([z, self._one_hot(labels)], axis=-1)
+        return self.generator(z, training=training)
+
+    def discriminate(self, images: Any, labels: Any = None, training: bool | None = None) -> Any:
+        """One "real" logit per image."""
+        if self.conditional:
+            planes = self._one_hot(labels)[:, None, None, :] * ops.ones_like(images[..., :1])
+            images = ops.concatenate([images, planes], axis=-1)
+        return self.discriminator(images, training=training)
+
+    def sample_latent(self, batch_size: Any) -> Any:
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def call(self, inputs: Mapping[str, Any], training: bool | None = None) -> Any:
+        """``{"z": ..., "label": ...}`` -> generated images."""
+        return self.generate(inputs["z"], inputs.get("label"), training=training)
+
+    def _batch(self, data: Any) -> tuple[Any, Any]:
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if self.conditional and y is None:
+            raise ValueError("a conditional GAN trains on (features, label) batches; the label is missing")
+        return image_input(x, self.image_key, self.shape), y
+
+    def discriminator_loss(self, real_logits: Any, fake_logits: Any) -> Any:
+        return _bce_with_logits(real_logits, self.real_label) + _bce_with_logits(fake_logits, 0.0)
+
+    def generator_loss(self, fake_logits: Any) -> Any:
+        return _bce_with_logits(fake_logits, 1.0)
+
+    def _result(self, d_loss: Any, g_loss: Any) -> dict[str, Any]:
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        if keras.backend.backend() != "tensorflow":
+            raise NotImplementedError(f"the GAN train_step supports the 'tensorflow' backend; "
+                                      f"got {keras.backend.backend()!r}")
+        import tensorflow as tf  # the only backend-specific part: two tapes, two optimizers
+
+        real, labels = self._batch(data)
+        batch_size = ops.shape(real)[0]
+        fake = self.generate(self.sample_latent(batch_size), labels, training=True)
+        with tf.GradientTape() as tape:
+            d_loss = self.discriminator_loss(self.discriminate(real, labels, training=True),
+                                             self.discriminate(fake, labels, training=True))
+        weights = self.discriminator.trainable_weights
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+
+        with tf.GradientTape() as tape:
+            fake = self.generate(self.sample_latent(batch_size), labels, training=True)
+            g_loss = self.generator_loss(self.discriminate(fake, labels, training=True))
+        weights = self.generator.trainable_weights
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
+        return self._result(d_loss, g_loss)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        real, labels = self._batch(data)
+        fake = self.generate(self.sample_latent(ops.shape(real)[0]), labels, training=False)
+        fake_logits = self.discriminate(fake, labels, training=False)
+        d_loss = self.discriminator_loss(self.discriminate(real, labels, training=False), fake_logits)
+        return self._result(d_loss, self.generator_loss(fake_logits))
+
+
+@dataclasses.dataclass
+class GanHParams:
+    latent_dim: int = 32
+    generator_filters: tuple[int, ...] = (128, 64)
+    discriminator_filters: tuple[int, ...] = (64, 128)
+    real_label: float = 0.9
+    d_learning_rate: float = 2e-4
+    g_learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    batch_size: int = 64
+    epochs: int = 150
+    steps_per_epoch: int | None = None
+    image_key: str = "image"
+    seed: int = 0
+
+
+@registry.register
+class Gan(ModelFamily):
+    name = "gan"
+    hparams_cls = GanHParams
+    task = GENERATIVE
+    main_signature = "generate"
+    conditional = False
+
+    def build(self, hparams: GanHParams, data: DataSpec) -> keras.Model:
+        shape = image_shape(data.features, hparams.image_key)
+        num_classes = None
+        if self.conditional:
+            if data.num_classes is None:
+                raise ValueError(f"'{self.name}' needs labelled data (DataSpec.num_classes); got None")
+            num_classes = data.num_classes
+        model = GenerativeAdversarialNetwork(
+            shape, hparams.latent_dim, num_classes, hparams.generator_filters, hparams.discriminator_filters,
+            hparams.real_label, hparams.image_key, hparams.seed, name=self.name)
+        labels = ops.zeros((1,), "int32") if self.conditional else None
+        model.discriminate(model.generate(ops.zeros((1, hparams.latent_dim)), labels), labels)  # weights
+        model.compile(d_optimizer=keras.optimizers.Adam(hparams.d_learning_rate, beta_1=hparams.beta_1),
+                      g_optimizer=keras.optimizers.Adam(hparams.g_learning_rate, beta_1=hparams.beta_1))
+        return model
+
+    def signatures(self, model: GenerativeAdversarialNetwork, hparams: GanHParams,
+                   data: DataSpec) -> dict[str, Signature]:
+        inputs = {"z": ((None, model.latent_dim), "float32")}
+        if model.conditional:
+            inputs["label"] = ((None,), "int64")
+
+        def generate(batch: Mapping[str, Any]) -> dict[str, Any]:
+            return {"image": model.generate(batch["z"], batch.get("label"), training=False)}
+
+        return {"generate": Signature(generate, inputs)}
+
+
+@registry.register
+class ConditionalGan(Gan):
+    name = "conditional_gan"
+    conditional = True
