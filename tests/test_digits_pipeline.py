@@ -107,7 +107,7 @@ def test_pushed_model_answers_tf_serving_rest_and_grpc(output):
         assert np.mean(np.array(classes) == labels[:50]) >= 0.9
 
         status, body = rest.request("POST", "/v1/models/digits_cnn:classify", {
-            "examples": [{"image": row.tolist()} for row in images[:5]]})
+            "signature_name": "classification", "examples": [{"image": row.tolist()} for row in images[:5]]})
         assert status == 200 and len(body["results"]) == 5
         best = [max(result, key=lambda pair: pair[1])[0] for result in body["results"]]
         assert best == [str(c) for c in classes[:5]]
@@ -138,7 +138,7 @@ def test_bad_model_is_not_blessed_nor_pushed(output, capsys):
                 "--output", output, "--no-report")
     printed = capsys.readouterr().out
     assert code == 3
-    assert "NOT PUSHED: sparse_categorical_accuracy" in printed
+    assert "NOT PUSHED: not blessed by the Evaluator: sparse_categorical_accuracy" in printed
     assert "below the lower bound 0.97" in printed
     assert _versions(output) == before
     run = _runs(output)[-1]

@@ -97,15 +97,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         from pipelines.report import write_report
         print(f"report: {write_report(record, paths, config)}")
     push = record.push
-    if record.blessed is False or not push:
-        reasons = record.not_blessed_reasons or "the Evaluator did not bless the model"
-        print(f"NOT PUSHED: {reasons}")
-        return EXIT_NOT_BLESSED
     if push.get("pushed"):
         print(f"PUSHED version {push['pushed_version']} to {push['pushed_destination']}")
-    else:
+        return 0
+    if push.get("pushed_version"):
         print(f"NOT PUSHED AGAIN: {push.get('push_reason')} ({push.get('pushed_destination')})")
-    return 0
+        return 0
+    reasons = [r for r in (push.get("push_reason"), record.not_blessed_reasons) if r]
+    print(f"NOT PUSHED: {': '.join(reasons) or 'the model was not blessed'}")
+    return EXIT_NOT_BLESSED
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

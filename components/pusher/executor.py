@@ -28,6 +28,17 @@ PUSHED_DESTINATION = "pushed_destination"
 PUSH_REASON = "push_reason"
 
 
+def _refusal(input_dict: dict[str, list[types.Artifact]]) -> str:
+    """Which validator did not bless the model."""
+    reasons = []
+    for key, who in ((standard_component_specs.MODEL_BLESSING_KEY, "the Evaluator"),
+                     (standard_component_specs.INFRA_BLESSING_KEY, "the serving validation")):
+        artifacts = input_dict.get(key)
+        if artifacts and not artifacts[0].get_int_custom_property("blessed"):
+            reasons.append(f"not blessed by {who}")
+    return " and ".join(reasons) or "not blessed"
+
+
 class Executor(pusher_executor.Executor):
     """Pushes to a filesystem destination in TF Serving's layout."""
 
@@ -38,7 +49,7 @@ class Executor(pusher_executor.Executor):
             output_dict[standard_component_specs.PUSHED_MODEL_KEY])
         if not self.CheckBlessing(input_dict):
             self._MarkNotPushed(model_push)
-            model_push.set_string_custom_property(PUSH_REASON, "model not blessed")
+            model_push.set_string_custom_property(PUSH_REASON, _refusal(input_dict))
             return
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY],

@@ -51,6 +51,10 @@ def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: Da
     """Writes the SavedModel to ``export_dir``; returns the signature names."""
     module = tf.Module()
     module.model = model
+    # Track the Keras 3 variables' tf.Variables explicitly: otherwise they are
+    # only captured by the signature functions, and TF1-style loaders (TF
+    # Serving's C++ loader among them) find no restore op for them.
+    module.model_variables = [v.value for v in model.variables]
     module.tft_layer = tft_output.transform_features_layer()
     raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != data.label_key}
     feature_keys = list(data.features)
