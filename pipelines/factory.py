@@ -18,10 +18,11 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 import models
-from models.base import CLASSIFICATION
+from models.base import CLASSIFICATION, GENERATIVE
 from components.evaluator.component import RecordingEvaluator
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
+from components.generative_evaluator.component import GenerativeEvaluator
 from components.pusher.component import ServingPusher
 from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
@@ -65,6 +66,27 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                                               for f in config.slice_features],
         metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]
                                         + [_metric_config(t) for t in config.thresholds])])
+
+
+def generative_thresholds(thresholds: Sequence[Threshold]) -> dict:
+    """The GenerativeEvaluator's form of the config's thresholds."""
+    spec: dict = {t.metric: {k: v for k, v in (("lower_bound", t.lower_bound), ("upper_bound", t.upper_bound))
+                             if v is not None} for t in thresholds}
+    spec["no_regression"] = [t.metric for t in thresholds if t.no_regression]
+    return spec
+
+
+def _evaluator(config: PipelineConfig, task: str, examples, model, baseline, pipeline_root: str):
+    """The evaluator that judges a family's task; every one writes a ModelBlessing."""
+    if task == CLASSIFICATION:
+        return RecordingEvaluator(examples=examples, model=model, baseline_model=baseline,
+                                  eval_config=eval_config(config), example_splits=["eval"])
+    if task == GENERATIVE:
+        return GenerativeEvaluator(model=model, examples=examples, baseline_model=baseline,
+                                   thresholds=generative_thresholds(config.thresholds),
+                                   label_key=config.label_key or "label",
+                                   cache_dir=os.path.join(pipeline_root, "reference_classifier"))
+    raise NotImplementedError(f"no evaluator for task '{task}'; known: {CLASSIFICATION}, {GENERATIVE}")
 
 
 def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: str,
@@ -113,12 +135,8 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
 
-    if family.task != CLASSIFICATION:
-        raise NotImplementedError(f"no evaluator wired for task '{family.task}' yet")
-    evaluator = RecordingEvaluator(
-        examples=example_gen.outputs["examples"], model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"], eval_config=eval_config(config),
-        example_splits=["eval"]).with_id("Evaluator")
+    evaluator = _evaluator(config, family.task, example_gen.outputs["examples"], trainer.outputs["model"],
+                           baseline.outputs["model"], pipeline_root).with_id("Evaluator")
 
     # TFX's InfraValidator needs Docker or Kubernetes; this check loads the
     # candidate in the serving runtime and sends it real REST and gRPC requests.

@@ -6,9 +6,14 @@ import importlib
 
 from pipelines.config import PipelineConfig
 
-# name -> module holding ``CONFIG``. One line per pipeline.
+# name -> "module" holding ``CONFIG``, or "module:ATTRIBUTE". One line per pipeline.
 PIPELINES: dict[str, str] = {
     "digits": "pipelines.digits",
+    "digits_vae": "pipelines.digits_generative:VAE",
+    "digits_gan": "pipelines.digits_generative:GAN",
+    "digits_cgan": "pipelines.digits_generative:CONDITIONAL_GAN",
+    "digits_ae": "pipelines.digits_generative:AUTOENCODER",
+    "digits_dbn": "pipelines.digits_generative:DBN",
 }
 
 
@@ -16,7 +21,8 @@ def get(name: str) -> PipelineConfig:
     """The config of pipeline ``name``; the error lists the choices."""
     if name not in PIPELINES:
         raise KeyError(f"unknown pipeline '{name}'; choices: {', '.join(sorted(PIPELINES))}")
-    return importlib.import_module(PIPELINES[name]).CONFIG
+    module, _, attribute = PIPELINES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute or "CONFIG")
 
 
 def names() -> list[str]:

@@ -9,7 +9,6 @@ happened from ML Metadata alone.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -18,8 +17,7 @@ from tfx.components.evaluator import executor as stock_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs
 
-METRIC_PREFIX = "metric:"
-NOT_BLESSED_REASONS = "not_blessed_reasons"
+from components.evaluator.verdict import record_verdict
 
 
 def overall_metrics(output_uri: str) -> dict[str, float]:
@@ -66,14 +64,10 @@ class Executor(stock_executor.Executor):
     def Do(self, input_dict: dict[str, Any], output_dict: dict[str, Any], exec_properties: dict[str, Any]) -> None:
         super().Do(input_dict, output_dict, exec_properties)
         evaluation = artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY])
-        for name, value in overall_metrics(evaluation.uri).items():
-            if not math.isnan(value):
-                evaluation.set_float_custom_property(METRIC_PREFIX + name, value)
         blessings = output_dict.get(standard_component_specs.BLESSING_KEY)
-        if blessings:
-            reasons = not_blessed_reasons(evaluation.uri)
-            artifact_utils.get_single_instance(blessings).set_string_custom_property(
-                NOT_BLESSED_REASONS, "; ".join(reasons))
+        record_verdict(evaluation, artifact_utils.get_single_instance(blessings) if blessings else None,
+                       overall_metrics(evaluation.uri),
+                       not_blessed_reasons(evaluation.uri) if blessings else [])
 
 
 class RecordingEvaluator(stock_component.Evaluator):

@@ -35,6 +35,7 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils, path_utils
 
+from components.evaluator.verdict import record_verdict
 from components.generative_evaluator import metrics as gm
 from components.generative_evaluator import reference
 
@@ -239,7 +240,16 @@ class Executor(base_executor.BaseExecutor):
         report = {"metrics": metrics, "baseline_metrics": baseline, "checks": checks, "blessed": blessed,
                   "reference_classifier_accuracy": judge_cache[0].accuracy if judge_cache else None}
         io_utils.write_string_file(os.path.join(evaluation.uri, METRICS_FILE), json.dumps(report, indent=2))
-        _bless(artifact_utils.get_single_instance(output_dict["blessing"]), blessed, current, baseline_artifact)
+        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        _bless(blessing, blessed, current, baseline_artifact)
+        record_verdict(evaluation, blessing, metrics, [_reason(c) for c in checks if not c["ok"]])
+
+
+def _reason(check: dict[str, Any]) -> str:
+    if check["check"] == "no_regression":
+        return f"{check['metric']} {check['value']:.4f} worse than the blessed baseline's {check['baseline']:.4f}"
+    side = "below the lower" if check["check"] == "lower_bound" else "above the upper"
+    return f"{check['metric']} {check['value']:.4f} {side} bound {check['bound']:g}"
 
 
 def _bless(blessing: types.Artifact, blessed: bool, current: types.Artifact,

@@ -88,10 +88,7 @@ def validate_model(model_dir: str, records: list[bytes], signature_name: str = "
     if signature_name not in loaded.signatures:
         raise ValidationError(f"signature '{signature_name}' not in {sorted(loaded.signatures)}")
     fn = loaded.signatures[signature_name]
-    args, kwargs = fn.structured_input_signature
-    if args or len(kwargs) != 1 or next(iter(kwargs.values())).dtype != tf.string:
-        raise ValidationError(f"signature '{signature_name}' must take one serialized tf.Example input")
-    input_name = next(iter(kwargs))
+    requests = request_inputs(fn, records)
     with tempfile.TemporaryDirectory(prefix="serving_validator_") as tmp:
         base = os.path.join(tmp, MODEL_NAME)
         shutil.copytree(model_dir, os.path.join(base, "1"))
@@ -103,15 +100,15 @@ def validate_model(model_dir: str, records: list[bytes], signature_name: str = "
                 states = rest.status(MODEL_NAME)["model_version_status"]
                 if [s["state"] for s in states] != ["AVAILABLE"]:
                     raise ValidationError(f"model not available in the server: {states}")
-                for i, record in enumerate(records):
-                    want = {k: v.numpy() for k, v in fn(**{input_name: tf.constant([record])}).items()}
-                    body = rest.predict(MODEL_NAME, instances=[{input_name: b64(record)}],
+                for i, inputs in enumerate(requests):
+                    want = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+                    instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
+                    body = rest.predict(MODEL_NAME, instances=[instance],
                                         signature_name=signature_name)["predictions"]
                     for key, value in want.items():
                         _compare(key, [row[key] for row in body] if len(want) > 1 else body, value, rtol,
                                  f"REST request {i}")
-                    got = grpc_client.predict(MODEL_NAME, {input_name: np.array([record], dtype=object)},
-                                              signature_name=signature_name)
+                    got = grpc_client.predict(MODEL_NAME, inputs, signature_name=signature_name)
                     if set(got) != set(want):
                         raise ValidationError(f"gRPC outputs {sorted(got)} != in-process {sorted(want)}")
                     for key, value in want.items():
@@ -119,7 +116,36 @@ def validate_model(model_dir: str, records: list[bytes], signature_name: str = "
             finally:
                 grpc_client.close()
                 rest.close()
-    return {"rest_requests": len(records), "grpc_requests": len(records)}
+    return {"rest_requests": len(requests), "grpc_requests": len(requests)}
+
+
+def request_inputs(fn: Any, records: list[bytes], seed: int = 0) -> list[dict[str, np.ndarray]]:
+    """One single-row input dict per request for the signature ``fn``.
+
+    A signature on serialized tf.Examples gets the eval records; one on
+    explicit tensors (a GAN's latent ``z`` and class ``label``) gets seeded
+    standard-normal floats and zero integers of the declared shapes.
+    """
+    args, kwargs = fn.structured_input_signature
+    if args or not kwargs:
+        raise ValidationError("the signature must take named inputs")
+    if len(kwargs) == 1 and next(iter(kwargs.values())).dtype == tf.string:
+        name = next(iter(kwargs))
+        return [{name: np.array([record], dtype=object)} for record in records]
+    rng = np.random.default_rng(seed)
+    requests = []
+    for _ in records:
+        inputs = {}
+        for name, spec in kwargs.items():
+            shape = [1, *(d if d is not None else 1 for d in spec.shape.as_list()[1:])]
+            if spec.dtype.is_floating:
+                inputs[name] = rng.standard_normal(shape).astype(spec.dtype.as_numpy_dtype)
+            elif spec.dtype.is_integer:
+                inputs[name] = np.zeros(shape, spec.dtype.as_numpy_dtype)
+            else:
+                raise ValidationError(f"cannot make a request for input '{name}' of type {spec.dtype.name}")
+        requests.append(inputs)
+    return requests
 
 
 class Executor(base_executor.BaseExecutor):
