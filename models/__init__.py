@@ -3,5 +3,5 @@
 Importing this package registers every family. No module here imports TFX.
 """
 
-from models import autoencoder, cnn, dbn, gan, vae  # noqa: F401  (registers the families)
+from models import autoencoder, cnn, dbn, gan, rnn, seq2seq, vae  # noqa: F401  (registers the families)
 from models.registry import get, names, register  # noqa: F401

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import datetime
 import random
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 import tensorflow_datasets as tfds
+
+from zoo.datasets import is_registered
 
 FIRST, LAST = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
 TRAIN_SIZE, TEST_SIZE = 10000, 1000
@@ -106,11 +109,11 @@ def splits(train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE) -> dict[str
     return {"train": train, "test": test}
 
 
-class ZooDates(tfds.core.GeneratorBasedBuilder):
+class ZooDates(tfds.core.GeneratorBasedBuilder, skip_registration=is_registered("zoo_dates")):
     """Human-written dates and their ISO ``YYYY-MM-DD`` form."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "22 formats, 1950-2049, random case."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "22 formats, 1950-2049, random case."}
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(

@@ -28,9 +28,12 @@ The TFDS builder ``zoo_reviews`` has the features of ``imdb_reviews``
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
+from typing import ClassVar
 
 import tensorflow_datasets as tfds
+
+from zoo.datasets import is_registered
 
 POSITIVE = ("great", "wonderful", "brilliant", "superb", "excellent", "delightful", "moving",
             "gripping", "charming", "clever", "beautiful", "fantastic")
@@ -138,11 +141,11 @@ def splits(train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE) -> dict[str
     return {"train": train, "test": test}
 
 
-class ZooReviews(tfds.core.GeneratorBasedBuilder):
+class ZooReviews(tfds.core.GeneratorBasedBuilder, skip_registration=is_registered("zoo_reviews")):
     """Synthetic film reviews; the label depends on order and negation scope."""
 
     VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Contrast clauses, negation scope, neutral fillers."}
+    RELEASE_NOTES: ClassVar[dict[str, str]] = {"1.0.0": "Contrast clauses, negation scope, neutral fillers."}
 
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
