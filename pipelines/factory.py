@@ -18,12 +18,13 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 import models
-from models.base import CLASSIFICATION, GENERATIVE
+from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ
 from components.evaluator.component import RecordingEvaluator
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
 from components.generative_evaluator.component import GenerativeEvaluator
 from components.pusher.component import ServingPusher
+from components.seq2seq_evaluator.component import Seq2seqEvaluator
 from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
 from pipelines.config import PipelineConfig, Threshold
@@ -86,7 +87,11 @@ def _evaluator(config: PipelineConfig, task: str, examples, model, baseline, pip
                                    thresholds=generative_thresholds(config.thresholds),
                                    label_key=config.label_key or "label",
                                    cache_dir=os.path.join(pipeline_root, "reference_classifier"))
-    raise NotImplementedError(f"no evaluator for task '{task}'; known: {CLASSIFICATION}, {GENERATIVE}")
+    if task == SEQ2SEQ:
+        return Seq2seqEvaluator(model=model, examples=examples, baseline_model=baseline,
+                                target_key=config.label_key, thresholds=generative_thresholds(config.thresholds),
+                                char_level=config.transform_config.get("tokenizer") == "char")
+    raise NotImplementedError(f"no evaluator for task '{task}'; known: {CLASSIFICATION}, {GENERATIVE}, {SEQ2SEQ}")
 
 
 def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: str,

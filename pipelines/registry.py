@@ -14,6 +14,8 @@ PIPELINES: dict[str, str] = {
     "digits_cgan": "pipelines.digits_generative:CONDITIONAL_GAN",
     "digits_ae": "pipelines.digits_generative:AUTOENCODER",
     "digits_dbn": "pipelines.digits_generative:DBN",
+    "reviews": "pipelines.text:REVIEWS",
+    "dates": "pipelines.text:DATES",
 }
 
 

@@ -241,18 +241,11 @@ class Executor(base_executor.BaseExecutor):
                   "reference_classifier_accuracy": judge_cache[0].accuracy if judge_cache else None}
         io_utils.write_string_file(os.path.join(evaluation.uri, METRICS_FILE), json.dumps(report, indent=2))
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        _bless(blessing, blessed, current, baseline_artifact)
-        record_verdict(evaluation, blessing, metrics, [_reason(c) for c in checks if not c["ok"]])
+        write_blessing(blessing, blessed, current, baseline_artifact)
+        record_verdict(evaluation, blessing, metrics, [gm.describe_failure(c) for c in checks if not c["ok"]])
 
 
-def _reason(check: dict[str, Any]) -> str:
-    if check["check"] == "no_regression":
-        return f"{check['metric']} {check['value']:.4f} worse than the blessed baseline's {check['baseline']:.4f}"
-    side = "below the lower" if check["check"] == "lower_bound" else "above the upper"
-    return f"{check['metric']} {check['value']:.4f} {side} bound {check['bound']:g}"
-
-
-def _bless(blessing: types.Artifact, blessed: bool, current: types.Artifact,
+def write_blessing(blessing: types.Artifact, blessed: bool, current: types.Artifact,
            baseline: types.Artifact | None) -> None:
     """Writes the blessing exactly as TFX's Evaluator does (the Pusher reads
     the ``blessed`` custom property, ``model_utils.is_model_blessed``)."""

@@ -36,6 +36,8 @@ HIGHER_IS_BETTER = {
     "roc_auc": True,
     "clean_reconstruction_error": False,
     "corrupted_reconstruction_error": True,
+    "exact_match": True,
+    "bleu": True,
 }
 
 CORRUPTIONS = ("gaussian", "salt_pepper", "occlusion")
@@ -210,3 +212,11 @@ def validate(metrics: Mapping[str, float], thresholds: Thresholds,
     for check in checks:
         check["ok"] = bool(check["ok"])
     return all(check["ok"] for check in checks), checks
+
+
+def describe_failure(check: Mapping[str, Any]) -> str:
+    """One line for a failed check from :func:`validate`."""
+    if check["check"] == "no_regression":
+        return f"{check['metric']} {check['value']:.4f} worse than the blessed baseline's {check['baseline']:.4f}"
+    side = "below the lower" if check["check"] == "lower_bound" else "above the upper"
+    return f"{check['metric']} {check['value']:.4f} {side} bound {check['bound']:g}"

@@ -1,0 +1,1 @@
+"""Seq2seqEvaluator: exact match and BLEU of a translation model's served decoder."""
