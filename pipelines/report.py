@@ -15,14 +15,20 @@ confusion matrix, a failed run may stop after the data):
 3. training: the curves of ``history.json`` written by the Trainer;
 4. evaluation: the Evaluator's metrics, verdict and slices, and a confusion
    matrix of the candidate model on the eval split (classifiers);
-5. push: whether the model was pushed, and why (not).
+5. samples: what the candidate model generates, read from its serving
+   signatures (never from the family name): ``generate`` (GANs), ``sample``,
+   ``decode`` and ``encode`` (VAEs), ``score`` (autoencoders' anomaly score),
+   and the filters of a first RBM among its variables (DBNs);
+6. push: whether the model was pushed, and why (not).
 
 TensorFlow and TFMA are imported only by the functions that need them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import functools
 import glob
 import html
 import json
@@ -74,6 +80,7 @@ def write_report(record: RunRecord, paths: Paths, config: PipelineConfig) -> str
         ("Data", lambda: data_section(record, config, folder)),
         ("Training", lambda: training_section(record, folder)),
         ("Evaluation", lambda: evaluation_section(record, config, folder)),
+        ("Samples", lambda: samples_section(record, config, folder)),
         ("Push", lambda: push_section(record)),
     ]
     body = "\n".join(_section(title, render) for title, render in sections)
@@ -88,12 +95,17 @@ def _section(title: str, render: Callable[[], str]) -> str:
 
     A section that cannot be rendered says why instead of failing the run's report.
     """
-    try:
-        content = render()
-    except Exception as error:  # noqa: BLE001 (a broken artifact must not hide the other sections)
-        logging.warning("report section %s failed", title, exc_info=True)
-        content = _p(f"This section could not be rendered: {type(error).__name__}: {error}", "bad")
+    content = _render_or_explain("section", title, render)
     return f'<section id="{title.lower()}">\n<h2>{_e(title)}</h2>\n{content}\n</section>' if content else ""
+
+
+def _render_or_explain(kind: str, title: str, render: Callable[[], str]) -> str:
+    """``render()``, or a paragraph saying why this ``kind`` ("section", "part") failed."""
+    try:
+        return render()
+    except Exception as error:  # noqa: BLE001 (a broken artifact must not hide the rest of the report)
+        logging.warning("report %s %s failed", kind, title, exc_info=True)
+        return _p(f"This {kind} could not be rendered: {type(error).__name__}: {error}", "bad")
 
 
 # ----------------------------------------------------------------------------- 1. run
@@ -314,21 +326,35 @@ def evaluation_section(record: RunRecord, config: PipelineConfig, folder: str) -
     parts = [_verdict(record)]
     if record.metrics:
         parts.append(_table(["metric", "value"], sorted(record.metrics.items())))
-    names, rows = slice_rows(evaluation.uri)
+    names, rows = slice_rows(evaluation.uri) if _is_tfma_output(evaluation.uri) else ([], [])
     if rows:
         parts.append("<h3>Metrics per slice</h3>" + _table(["slice"] + names, rows))
-    model = record.output("Trainer", "model")
-    examples = record.output("TfdsExampleGen", "examples") or _output_named(record, "examples")
-    if config.label_key and model is not None and examples is not None:
-        parts.append(confusion_html(os.path.join(model.uri, "Format-Serving"),
-                                    os.path.join(examples.uri, f"Split-{EVAL_SPLIT}"),
-                                    config.label_key, config.num_classes, folder))
+    model_dir, split_dir = _model_dir(record), _eval_split_dir(record)
+    if config.label_key and model_dir and split_dir:
+        parts.append(confusion_html(model_dir, split_dir, config.label_key, config.num_classes, folder))
     return "\n".join(p for p in parts if p)
 
 
 def _output_named(record: RunRecord, key: str) -> Any:
     """The first step output called ``key`` (an ExampleGen under another node name)."""
     return next((s.outputs[key][0] for s in record.steps if s.outputs.get(key)), None)
+
+
+def _model_dir(record: RunRecord) -> str | None:
+    """The candidate SavedModel: the Trainer's ``model`` output, ``<uri>/Format-Serving``."""
+    model = record.output("Trainer", "model")
+    return os.path.join(model.uri, "Format-Serving") if model is not None else None
+
+
+def _eval_split_dir(record: RunRecord) -> str | None:
+    """The ExampleGen's ``examples`` of the eval split."""
+    examples = record.output("TfdsExampleGen", "examples") or _output_named(record, "examples")
+    return os.path.join(examples.uri, f"Split-{EVAL_SPLIT}") if examples is not None else None
+
+
+def _is_tfma_output(uri: str) -> bool:
+    """Whether an ``evaluation`` was written by TFMA (the GenerativeEvaluator writes a ``metrics.json``)."""
+    return os.path.exists(os.path.join(uri, "eval_config.json"))
 
 
 def _verdict(record: RunRecord) -> str:
@@ -391,14 +417,20 @@ def confusion_matrix(model_dir: str, records: Sequence[bytes], label_key: str,
             or "probabilities" not in signature.structured_outputs:
         return None
     labels = np.array([_int_label(r, label_key) for r in records])
-    predicted = np.concatenate([
-        np.argmax(signature(examples=tf.constant(list(records[i:i + PREDICTION_BATCH])))["probabilities"].numpy(),
-                  axis=-1)
-        for i in range(0, len(records), PREDICTION_BATCH)])
+    predicted = np.argmax(predict(signature, records)["probabilities"], axis=-1)
     n = max(num_classes or 0, int(labels.max()) + 1, int(predicted.max()) + 1)
     matrix = np.zeros((n, n), dtype=np.int64)
     np.add.at(matrix, (labels, predicted), 1)
     return matrix
+
+
+def predict(signature: Any, records: Sequence[bytes]) -> dict[str, np.ndarray]:
+    """The outputs of a signature with an ``examples`` input on serialized tf.Examples, in batches."""
+    import tensorflow as tf
+
+    batches = [signature(examples=tf.constant(list(records[i:i + PREDICTION_BATCH])))
+               for i in range(0, len(records), PREDICTION_BATCH)]
+    return {key: np.concatenate([batch[key].numpy() for batch in batches]) for key in batches[0]}
 
 
 def _int_label(record: bytes, label_key: str) -> int:
@@ -445,7 +477,371 @@ def confusion_html(model_dir: str, split_dir: str, label_key: str, num_classes: 
                  f"accuracy {accuracy:.4f}.") + _img(image))
 
 
-# ----------------------------------------------------------------------------- 5. push
+# ----------------------------------------------------------------------------- 5. samples
+
+GRID_SIDE = 8  # unconditional samples: an 8x8 grid
+TRAVERSAL_STEPS = 9  # latent traversal: steps per varied dimension
+TRAVERSAL_LIMIT = 2.5  # ... over [-limit, limit]
+SHOWN_EXAMPLES = 10  # originals over reconstructions
+SAMPLE_EXAMPLES = 2_000  # eval examples scored for the anomaly histogram
+CORRUPTION = {"kind": "salt_pepper", "strength": 0.2}  # the GenerativeEvaluator's default
+DEFAULT_CLASSES = 10  # rows of a conditional GAN's grid when the config names no num_classes
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSpec:
+    """Where the raw images are and how to draw them: the Transform's ``custom_config``
+    (``image_key``, ``image_shape``, ``max_value``)."""
+
+    key: str = "image"
+    shape: tuple[int, ...] = ()
+    scale: float = 255.0
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> ImageSpec:
+        options = config.transform_config
+        return cls(options.get("image_key", "image"), tuple(int(d) for d in options.get("image_shape", ())),
+                   float(options.get("max_value", 255)))
+
+    def side(self, pixels: int) -> tuple[int, int]:
+        """(height, width) of a flat image of ``pixels`` values."""
+        if self.shape and math.prod(self.shape) == pixels:
+            return self.shape[0], self.shape[1] if len(self.shape) > 1 else 1
+        root = math.isqrt(pixels)
+        if root * root != pixels:
+            raise ValueError(f"cannot draw flat images of {pixels} values: not the image shape {self.shape} "
+                             "and not square")
+        return root, root
+
+    def as_images(self, values: Any) -> np.ndarray:
+        """``(n, height, width)`` grey images from ``(n, pixels)`` or ``(n, h, w[, c])`` values
+        (channels averaged)."""
+        values = np.asarray(values, dtype=np.float32)
+        if values.ndim == 2:
+            return values.reshape(len(values), *self.side(values.shape[1]))
+        if values.ndim == 4:
+            return values.mean(axis=-1)
+        if values.ndim == 3:
+            return values
+        raise ValueError(f"cannot draw images of shape {values.shape}: expected (n, pixels) or (n, h, w[, c])")
+
+
+@dataclasses.dataclass
+class SampleContext:
+    """What the sample renderers share: the loaded candidate model, the eval
+    examples (read on first use), the image layout and the report folder."""
+
+    model: Any  # tf.saved_model.load(...)
+    image: ImageSpec
+    folder: str
+    split_dir: str | None = None
+    label_key: str | None = None
+    num_classes: int | None = None
+    seed: int = 0
+
+    @property
+    def signatures(self) -> Any:
+        return self.model.signatures
+
+    def inputs(self, name: str) -> dict[str, Any]:
+        """``{input name: TensorSpec}`` of signature ``name``; empty when there is none."""
+        signature = self.signatures.get(name)
+        return dict(signature.structured_input_signature[1]) if signature is not None else {}
+
+    def outputs(self, name: str) -> set[str]:
+        signature = self.signatures.get(name)
+        return set(signature.structured_outputs) if signature is not None else set()
+
+    def on_examples(self, name: str, *outputs: str) -> Any:
+        """Signature ``name`` if it takes serialized ``examples`` and returns ``outputs``, else ``None``."""
+        ok = set(self.inputs(name)) == {"examples"} and set(outputs) <= self.outputs(name)
+        return self.signatures[name] if ok else None
+
+    @functools.cached_property
+    def records(self) -> list[bytes]:
+        """Serialized eval tf.Examples (none when the run has no eval split)."""
+        if not self.split_dir or not os.path.isdir(self.split_dir):
+            return []
+        return read_examples(self.split_dir, SAMPLE_EXAMPLES)
+
+    def raw(self, records: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(raw images ``(n, pixels)`` int64, labels or ``None``) of serialized examples."""
+        from components.generative_evaluator.executor import raw_features
+
+        raw = raw_features(records, self.image.key, self.label_key or "")
+        return raw[self.image.key], raw.get(self.label_key or "")
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+
+def samples_section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
+    """Generated images, reconstructions, anomaly scores and RBM filters of the
+    candidate model; nothing when its signatures and variables offer none."""
+    model_dir = _model_dir(record)
+    if not model_dir or not os.path.isdir(model_dir):
+        return ""
+    import tensorflow as tf
+
+    context = SampleContext(tf.saved_model.load(model_dir), ImageSpec.of(config), folder, _eval_split_dir(record),
+                            config.label_key, config.num_classes, config.seed)
+    parts = [_render_or_explain("part", render.__name__, lambda render=render: render(context))
+             for render in SAMPLE_RENDERERS]
+    return "\n".join(p for p in parts if p)
+
+
+def _image_output(outputs: dict[str, Any]) -> np.ndarray:
+    """The ``image`` output of a signature call (its only output otherwise)."""
+    if "image" in outputs:
+        return outputs["image"].numpy()
+    if len(outputs) != 1:
+        raise ValueError(f"signature outputs {sorted(outputs)} have no 'image'")
+    return next(iter(outputs.values())).numpy()
+
+
+def _normal(context: SampleContext, rows: int, dims: int) -> np.ndarray:
+    return np.random.default_rng(context.seed).standard_normal((rows, dims)).astype(np.float32)
+
+
+def generated_html(context: SampleContext) -> str:
+    """``generate`` (a GAN): one row per class for a conditional GAN (the same
+    ``z`` down each column), else an 8x8 grid."""
+    inputs = context.inputs("generate")
+    if "z" not in inputs:
+        return ""
+    import tensorflow as tf
+
+    latent = inputs["z"].shape[-1]
+    if "label" in inputs:
+        classes = context.num_classes or DEFAULT_CLASSES
+        z = np.tile(_normal(context, SHOWN_EXAMPLES, latent), (classes, 1))
+        labels = np.repeat(np.arange(classes), SHOWN_EXAMPLES)
+        images = _image_output(context.signatures["generate"](
+            z=tf.constant(z), label=tf.constant(labels, dtype=inputs["label"].dtype)))
+        path = plot_mosaic(_grid(context.image.as_images(images), SHOWN_EXAMPLES), context.path("generated.png"),
+                           "generated digits, one row per class",
+                           row_labels=[str(c) for c in range(classes)])
+        text = (f"The generate signature on {SHOWN_EXAMPLES} latent vectors (seed {context.seed}), "
+                f"each one for every class 0..{classes - 1}.")
+    else:
+        images = _image_output(context.signatures["generate"](z=tf.constant(_normal(context, GRID_SIDE ** 2, latent))))
+        path = plot_mosaic(_grid(context.image.as_images(images), GRID_SIDE), context.path("generated.png"),
+                           f"{GRID_SIDE ** 2} generated digits")
+        text = f"The generate signature on {GRID_SIDE ** 2} latent vectors z ~ N(0, I) (seed {context.seed})."
+    return "<h3>Generated samples</h3>" + _p(text) + _img(path)
+
+
+def vae_samples_html(context: SampleContext) -> str:
+    """``sample`` (a VAE): decoded draws from the prior."""
+    if "count" not in context.inputs("sample"):
+        return ""
+    import tensorflow as tf
+
+    count = GRID_SIDE ** 2
+    images = _image_output(context.signatures["sample"](
+        count=tf.constant(count, dtype=context.inputs("sample")["count"].dtype)))
+    path = plot_mosaic(_grid(context.image.as_images(images), GRID_SIDE), context.path("samples.png"),
+                       f"{count} samples")
+    return ("<h3>Samples from the prior</h3>"
+            + _p(f"The sample signature: {count} latent vectors z ~ N(0, I), decoded.") + _img(path))
+
+
+def traversal_html(context: SampleContext) -> str:
+    """``decode`` (a VAE): the first two latent dimensions varied over a grid, the others 0."""
+    inputs = context.inputs("decode")
+    if "z" not in inputs:
+        return ""
+    import tensorflow as tf
+
+    latent = inputs["z"].shape[-1]
+    values = np.linspace(-TRAVERSAL_LIMIT, TRAVERSAL_LIMIT, TRAVERSAL_STEPS, dtype=np.float32)
+    rows = values if latent > 1 else np.zeros(1, np.float32)
+    z = np.zeros((len(rows), len(values), latent), np.float32)
+    if latent > 1:
+        z[..., 0], z[..., 1] = rows[:, None], values[None, :]
+    else:
+        z[..., 0] = values
+    images = _image_output(context.signatures["decode"](z=tf.constant(z.reshape(-1, latent))))
+    labels = [f"{v:+.2g}" for v in values]
+    path = plot_mosaic(_grid(context.image.as_images(images), len(values)), context.path("traversal.png"),
+                       "latent traversal", row_labels=labels if latent > 1 else (), column_labels=labels, row_title="z[0]" if latent > 1 else "",
+                       column_title="z[1]" if latent > 1 else "z[0]")
+    varied = "the first two latent dimensions (rows z[0], columns z[1])" if latent > 1 else "the latent"
+    return ("<h3>Latent traversal</h3>"
+            + _p(f"The decode signature with {varied} over [{-TRAVERSAL_LIMIT}, {TRAVERSAL_LIMIT}], "
+                 f"the other {max(latent - 2, 0)} dimensions 0.") + _img(path))
+
+
+def _shown(context: SampleContext) -> tuple[list[bytes], np.ndarray]:
+    """The eval examples to draw (the first of each class where there are labels) and their raw images."""
+    records = context.records
+    images, labels = context.raw(records)
+    if labels is None:
+        chosen = np.arange(min(SHOWN_EXAMPLES, len(records)))
+    else:
+        chosen = np.unique(labels, return_index=True)[1][:SHOWN_EXAMPLES]
+    return [records[i] for i in chosen], images[chosen]
+
+
+def vae_reconstructions_html(context: SampleContext) -> str:
+    """``encode`` then ``decode`` of the posterior mean (a VAE) on eval examples."""
+    encode = context.on_examples("encode", "z_mean")
+    if encode is None or "z" not in context.inputs("decode") or not context.records:
+        return ""
+    import tensorflow as tf
+
+    records, raw = _shown(context)
+    z_mean = predict(encode, records)["z_mean"]
+    reconstructions = _image_output(context.signatures["decode"](z=tf.constant(z_mean)))
+    path = plot_mosaic(np.stack([context.image.as_images(raw / context.image.scale),
+                                 context.image.as_images(reconstructions)]),
+                       context.path("decoded.png"), "eval digits and their reconstructions",
+                       row_labels=["original", "decoded"])
+    return ("<h3>Reconstructions</h3>"
+            + _p(f"{len(records)} {EVAL_SPLIT} examples, encoded (encode's z_mean) and decoded.") + _img(path))
+
+
+def anomaly_html(context: SampleContext) -> str:
+    """``score`` (an autoencoder): reconstructions, and the anomaly score of clean
+    vs corrupted eval examples with its ROC AUC."""
+    score = context.on_examples("score", "reconstruction_error", "reconstruction")
+    if score is None or not context.records:
+        return ""
+    from components.generative_evaluator import metrics
+    from components.generative_evaluator.executor import with_images
+
+    records = context.records
+    raw, _ = context.raw(records)
+    clean = context.image.as_images(raw / context.image.scale)[..., None]
+    corrupted = metrics.corrupt(clean, seed=context.seed, **CORRUPTION)
+    corrupted_raw = np.rint(corrupted * context.image.scale).astype(np.int64).reshape(len(raw), -1)
+    clean_out = predict(score, records)
+    corrupted_out = predict(score, with_images(records, context.image.key, corrupted_raw))
+
+    shown = slice(0, SHOWN_EXAMPLES)
+    rows = [clean[shown], clean_out["reconstruction"][shown], corrupted[shown], corrupted_out["reconstruction"][shown]]
+    path = plot_mosaic(np.stack([context.image.as_images(r) for r in rows]), context.path("reconstructions.png"),
+                       "eval digits and their reconstructions",
+                       row_labels=["original", "reconstructed", "corrupted", "reconstructed"])
+    clean_scores = clean_out["reconstruction_error"].reshape(-1)
+    corrupted_scores = corrupted_out["reconstruction_error"].reshape(-1)
+    auc = metrics.roc_auc(clean_scores, corrupted_scores)
+    corruption = f"{CORRUPTION['kind']} noise of strength {CORRUPTION['strength']}"
+    histogram = plot_score_histogram(clean_scores, corrupted_scores, auc, context.path("anomaly_scores.png"))
+    return ("<h3>Reconstructions</h3>"
+            + _p(f"The score signature on {EVAL_SPLIT} examples, clean and with {corruption}.") + _img(path)
+            + "<h3>Anomaly score</h3>"
+            + _p(f"Reconstruction error of {len(clean_scores)} clean vs the same {EVAL_SPLIT} examples with "
+                 f"{corruption}: ROC AUC {auc:.4f} (1 = every corrupted digit scores higher).")
+            + _img(histogram))
+
+
+def _named_variables(root: Any) -> list[tuple[str, Any]]:
+    """``(path, tf.Variable)`` of every variable reachable from a loaded SavedModel,
+    by its object path (``model/rbms/0/kernel``); a variable reachable twice is listed twice."""
+    import tensorflow as tf
+
+    found: list[tuple[str, Any]] = []
+    seen: set[int] = set()
+    stack = [("", root)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, tf.Variable):
+            found.append((path, node))
+        elif id(node) not in seen:
+            seen.add(id(node))
+            children = tf.train.TrackableView.children(node).items()
+            stack.extend((f"{path}/{name}" if path else name, child) for name, child in reversed(children))
+    return found
+
+
+def rbm_weights(model: Any, pixels: int | None = None) -> np.ndarray | None:
+    """The weight matrix ``(visible, hidden)`` of the first RBM of a loaded SavedModel: a 2-D float
+    variable on an object path through an ``rbm`` whose rows are the image's pixels (any square
+    number of rows when ``pixels`` is ``None``); ``None`` when there is none."""
+    candidates = sorted((path, variable) for path, variable in _named_variables(model)
+                        if "rbm" in path.lower() and variable.dtype.is_floating and variable.shape.rank == 2
+                        and (variable.shape[0] == pixels if pixels else
+                             math.isqrt(variable.shape[0]) ** 2 == variable.shape[0]))
+    return candidates[0][1].numpy() if candidates else None
+
+
+def rbm_filters_html(context: SampleContext) -> str:
+    """The first RBM's filters (a DBN): the weights of its first 64 hidden units as images."""
+    weights = rbm_weights(context.model, math.prod(context.image.shape) if context.image.shape else None)
+    if weights is None:
+        return ""
+    shown = weights[:, :GRID_SIDE ** 2].T
+    scale = np.abs(shown).max(axis=1, keepdims=True)
+    filters = 0.5 + 0.5 * shown / np.where(scale > 0, scale, 1.0)  # per filter: 0 weight is grey
+    path = plot_mosaic(_grid(context.image.as_images(filters), GRID_SIDE), context.path("rbm_filters.png"),
+                       f"first RBM: weights of hidden units 1-{len(shown)}")
+    return ("<h3>RBM filters</h3>"
+            + _p(f"The weights from the {weights.shape[0]} pixels to the first {len(shown)} of "
+                 f"{weights.shape[1]} hidden units of the first RBM, each scaled to its largest "
+                 "absolute weight (white positive, black negative, grey 0).") + _img(path))
+
+
+SAMPLE_RENDERERS: tuple[Callable[[SampleContext], str], ...] = (
+    generated_html, vae_samples_html, traversal_html, vae_reconstructions_html, anomaly_html, rbm_filters_html)
+
+
+def _grid(images: np.ndarray, columns: int) -> np.ndarray:
+    """``(rows, columns, h, w)`` of ``(n, h, w)`` images, the last row padded with blanks (NaN)."""
+    rows = math.ceil(len(images) / columns)
+    padded = np.full((rows * columns, *images.shape[1:]), np.nan, np.float32)
+    padded[:len(images)] = images
+    return padded.reshape(rows, columns, *images.shape[1:])
+
+
+def mosaic(grid: np.ndarray) -> np.ndarray:
+    """One image of a ``(rows, columns, h, w)`` grid, the tiles one blank (NaN) pixel apart."""
+    rows, columns, height, width = grid.shape
+    canvas = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1), np.nan, np.float32)
+    for (row, column), tile in zip(np.ndindex(rows, columns), grid.reshape(-1, height, width)):
+        canvas[row * (height + 1):row * (height + 1) + height, column * (width + 1):column * (width + 1) + width] = tile
+    return canvas
+
+
+def plot_mosaic(grid: np.ndarray, path: str, title: str, row_labels: Sequence[str] = (),
+                column_labels: Sequence[str] = (), row_title: str = "", column_title: str = "",
+                cmap: str = "gray", separator: str = "#7f9fbf") -> str:
+    """Draws a ``(rows, columns, h, w)`` grid of images in [0, 1], the tiles ``separator`` coloured lines
+    apart, the first rows and columns labelled with ``row_labels`` and ``column_labels``."""
+    import matplotlib
+
+    rows, columns, height, width = grid.shape
+    figure = Figure(figsize=(1.3 + 0.55 * columns * width / 8, 0.9 + 0.55 * rows * height / 8), layout="constrained")
+    axes = figure.add_subplot()
+    colors = matplotlib.colormaps[cmap].with_extremes(bad=separator)
+    axes.imshow(mosaic(grid), cmap=colors, vmin=0.0, vmax=1.0, interpolation="nearest")
+    axes.set_xticks([c * (width + 1) + (width - 1) / 2 for c in range(len(column_labels))], column_labels,
+                    fontsize=7)
+    axes.set_yticks([r * (height + 1) + (height - 1) / 2 for r in range(len(row_labels))], row_labels,
+                    fontsize=8)
+    axes.tick_params(length=0)
+    axes.set_xlabel(column_title)
+    axes.set_ylabel(row_title)
+    for spine in axes.spines.values():
+        spine.set_visible(False)
+    axes.set_title(title, fontsize=10)
+    return _save(figure, path)
+
+
+def plot_score_histogram(clean: np.ndarray, corrupted: np.ndarray, auc: float, path: str) -> str:
+    figure = Figure(figsize=(6, 3.5), layout="constrained")
+    axes = figure.add_subplot()
+    bins = np.histogram_bin_edges(np.concatenate([clean, corrupted]), bins=40)
+    axes.hist(clean, bins=bins, alpha=0.6, label=f"clean ({len(clean)})", color="tab:blue")
+    axes.hist(corrupted, bins=bins, alpha=0.6, label=f"corrupted ({len(corrupted)})", color="tab:red")
+    axes.set_xlabel("anomaly score (reconstruction error)")
+    axes.set_ylabel("examples")
+    axes.set_title(f"ROC AUC {auc:.4f}")
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+# ----------------------------------------------------------------------------- 6. push
 
 def push_section(record: RunRecord) -> str:
     if record.step("Pusher") is None:
