@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import pathlib
-from typing import Iterable
+from collections.abc import Iterable
 
 PROJECT_PACKAGES = frozenset({"components", "models", "pipelines", "serving", "zoo"})
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent

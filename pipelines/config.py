@@ -8,7 +8,8 @@ one file plus its entry in ``pipelines/registry.py``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +76,7 @@ class PipelineConfig:
     def model_name(self) -> str:
         return self.serving_model_name or self.name
 
-    def with_overrides(self, **changes: Any) -> "PipelineConfig":
+    def with_overrides(self, **changes: Any) -> PipelineConfig:
         """A copy with fields replaced; ``hparams`` are merged, not replaced."""
         if "hparams" in changes:
             changes["hparams"] = {**self.hparams, **changes["hparams"]}

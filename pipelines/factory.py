@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 import models
-from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ
 from components.evaluator.component import RecordingEvaluator
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
@@ -27,6 +26,7 @@ from components.pusher.component import ServingPusher
 from components.seq2seq_evaluator.component import Seq2seqEvaluator
 from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
+from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ
 from pipelines.config import PipelineConfig, Threshold
 
 TRAINER_RUN_FN = "components.trainer.module.run_fn"

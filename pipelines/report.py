@@ -35,7 +35,8 @@ import json
 import logging
 import math
 import os
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -103,7 +104,7 @@ def _render_or_explain(kind: str, title: str, render: Callable[[], str]) -> str:
     """``render()``, or a paragraph saying why this ``kind`` ("section", "part") failed."""
     try:
         return render()
-    except Exception as error:  # noqa: BLE001 (a broken artifact must not hide the rest of the report)
+    except Exception as error:
         logging.warning("report %s %s failed", kind, title, exc_info=True)
         return _p(f"This {kind} could not be rendered: {type(error).__name__}: {error}", "bad")
 

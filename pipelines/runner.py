@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from pipelines.config import PipelineConfig
 

@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 1, 2, 3
 
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         run_pipeline(config, paths, args.runner, args.beam_arg or DEFAULT_BEAM_ARGS,
                      enable_cache=not args.no_cache)
-    except Exception as error:  # noqa: BLE001 (reported as one line; --debug shows all)
+    except Exception as error:
         if args.debug:
             raise
         print(f"error: pipeline '{config.name}' failed: {_explain(error)}", file=sys.stderr)

@@ -9,7 +9,8 @@ artifact and the reasons for not blessing as the ``blessing`` artifact's
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 METRIC_PREFIX = "metric:"
 NOT_BLESSED_REASONS = "not_blessed_reasons"

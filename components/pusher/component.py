@@ -10,7 +10,7 @@ from tfx.dsl.components.base import executor_spec
 from components.pusher import executor
 
 
-def ServingPusher(base_directory: str, **inputs: Any) -> tfx.components.Pusher:  # noqa: N802 (a component factory)
+def ServingPusher(base_directory: str, **inputs: Any) -> tfx.components.Pusher:
     """A Pusher to ``base_directory`` (TF Serving's ``<model_base_path>``).
 
     ``inputs`` are the stock Pusher's: ``model``, ``model_blessing``, ``infra_blessing``.

@@ -10,7 +10,8 @@ baseline, and writes a ``ModelBlessing`` like TFX's Evaluator.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Mapping
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec

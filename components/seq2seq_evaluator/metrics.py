@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:

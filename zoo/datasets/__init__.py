@@ -22,6 +22,6 @@ def is_registered(name: str) -> bool:
     return True
 
 
-from zoo.datasets import dates, digits, reviews  # noqa: E402  (after is_registered: they use it)
+from zoo.datasets import dates, digits, reviews
 
 __all__ = ["dates", "digits", "is_registered", "reviews"]
