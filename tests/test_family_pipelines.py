@@ -1,4 +1,5 @@
-"""Generative and energy-based families through the same pipeline, end to end.
+"""Every family through the same pipeline code, end to end (generative,
+energy-based, recurrent and seq2seq; the CNN has its own test).
 
 For each family, on a tiny training budget: with lenient thresholds the model
 is blessed, passes serving validation, is pushed, and the pushed SavedModel
@@ -23,7 +24,15 @@ CASES = {
                     [("class_consistency", 0.0, None, True)]),
     "digits_dbn": ({"epochs": 2, "pretrain_epochs": 1, "steps_per_epoch": 5},
                    [("sparse_categorical_accuracy", 0.0, None, True)]),
+    "reviews": ({"epochs": 1, "steps_per_epoch": 5},
+                [("sparse_categorical_accuracy", 0.0, None, True)]),
+    "dates": ({"epochs": 1, "steps_per_epoch": 10},
+              [("exact_match", 0.0, None, True)]),
 }
+
+# Raw strings a served text model must answer without crashing: empty, not
+# UTF-8, and far longer than the maximum length.
+MALFORMED = [b"", b"\xff\xfe not utf-8 \xc3", b"word " * 5000]
 
 
 def _run(config, output: str):
@@ -88,9 +97,29 @@ def test_family_pipeline_pushes_and_serves_every_signature(pipeline, tmp_path):
             if value.dtype.kind == "f":
                 assert np.all(np.isfinite(value)), f"{name}/{key} is not finite"
 
+    text_feature = {"reviews": "text", "dates": "source"}.get(pipeline)
+    if text_feature:
+        _check_raw_strings(version_dir, text_feature)
+
     # The same model under the pipeline's real thresholds: judged again, not pushed.
     again = _run(strict, output)
     states = {s.node: s.state for s in again.steps}
     assert states["Trainer"] == "cached" and states["Evaluator"] == "ran"
     assert again.blessed is False and not again.push.get("pushed")
     assert again.not_blessed_reasons
+
+
+def _check_raw_strings(version_dir: str, feature: str) -> None:
+    """The main signature on raw strings, malformed ones included, answers per row."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(version_dir)
+    raw = [name for name in loaded.signatures if name.endswith("_raw")]
+    assert raw, sorted(loaded.signatures)
+    fn = loaded.signatures[raw[0]]
+    rows = [b"the film was not bad at all", b"12 March 2021", *MALFORMED]
+    outputs = {k: v.numpy() for k, v in fn(**{feature: tf.constant(rows)}).items()}
+    for key, value in outputs.items():
+        assert value.shape[0] == len(rows), (key, value.shape)
+        if value.dtype.kind == "f":
+            assert np.all(np.isfinite(value)), key
