@@ -19,6 +19,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components.generative_evaluator import metrics as gm
+from components.generative_evaluator.component import GenerativeEvaluatorSpec
 from components.seq2seq_evaluator import executor
 
 
@@ -30,15 +31,9 @@ class Seq2seqEvaluatorSpec(ComponentSpec):
         "example_split": ExecutionParameter(type=str, optional=True),
         "char_level": ExecutionParameter(type=int, optional=True),
     }
-    INPUTS: ClassVar[dict[str, ChannelParameter]] = {
-        "model": ChannelParameter(type=standard_artifacts.Model),
-        "examples": ChannelParameter(type=standard_artifacts.Examples),
-        "baseline_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
-    }
-    OUTPUTS: ClassVar[dict[str, ChannelParameter]] = {
-        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
-        "blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
-    }
+    # The same artifacts in and out as the generative evaluator (and TFX's Evaluator).
+    INPUTS: ClassVar[dict[str, ChannelParameter]] = GenerativeEvaluatorSpec.INPUTS
+    OUTPUTS: ClassVar[dict[str, ChannelParameter]] = GenerativeEvaluatorSpec.OUTPUTS
 
 
 class Seq2seqEvaluator(base_component.BaseComponent):
