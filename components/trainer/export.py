@@ -27,14 +27,22 @@ from serving.signatures import add_classify_regress_signatures
 
 
 def _raw_input_specs(raw_spec: Mapping[str, Any]) -> dict[str, tf.TensorSpec]:
+    """Raw-feature inputs; a single-value feature (shape ``[1]``) is taken as a
+    scalar per row, so JSON rows read ``{"text": "..."}``, not ``["..."]``."""
     specs = {}
     for name, feature in raw_spec.items():
         if isinstance(feature, tf.io.FixedLenFeature):
-            specs[name] = tf.TensorSpec([None, *feature.shape], feature.dtype, name=name)
+            shape = [] if list(feature.shape) == [1] else list(feature.shape)
+            specs[name] = tf.TensorSpec([None, *shape], feature.dtype, name=name)
         else:
             raise ValueError(f"raw feature '{name}' is {type(feature).__name__}: only fixed-length "
                              "raw features can be served as JSON")
     return specs
+
+
+def _restore_shapes(raw: Mapping[str, tf.Tensor], raw_spec: Mapping[str, Any]) -> dict[str, tf.Tensor]:
+    """Undoes :func:`_raw_input_specs`' squeeze of single-value features."""
+    return {k: tf.expand_dims(v, -1) if list(raw_spec[k].shape) == [1] else v for k, v in raw.items()}
 
 
 def _named_function(fn: Any, specs: Mapping[str, tf.TensorSpec]) -> tf.types.experimental.ConcreteFunction:
@@ -76,7 +84,8 @@ def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: Da
 
             signatures[name] = _named_function(
                 on_examples, {"examples": tf.TensorSpec([None], tf.string, name="examples")})
-            signatures[f"{name}_raw"] = _named_function(on_raw, _raw_input_specs(raw_spec))
+            signatures[f"{name}_raw"] = _named_function(
+                lambda raw, on_raw=on_raw: on_raw(_restore_shapes(raw, raw_spec)), _raw_input_specs(raw_spec))
         else:
             specs = {k: tf.TensorSpec(shape, dtype, name=k) for k, (shape, dtype) in sig.input_signature.items()}
             signatures[name] = _named_function(sig.fn, specs)
