@@ -576,6 +576,9 @@ class SampleContext:
         return os.path.join(self.folder, name)
 
 
+ATTENTION_EXAMPLES = 4
+
+
 def samples_section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
     """Generated images, reconstructions, anomaly scores and RBM filters of the
     candidate model; nothing when its signatures and variables offer none."""
@@ -783,8 +786,49 @@ def rbm_filters_html(context: SampleContext) -> str:
                  "absolute weight (white positive, black negative, grey 0).") + _img(path))
 
 
+def _source_text(record: bytes, label_key: str | None) -> str:
+    """The first text feature of a raw example other than the label (a seq2seq source)."""
+    import tensorflow as tf
+
+    features = tf.train.Example.FromString(record).features.feature
+    for name in sorted(features):
+        values = features[name].bytes_list.value
+        if name != label_key and values:
+            return values[0].decode("utf-8", "replace")
+    return ""
+
+
+def attention_html(context: SampleContext) -> str:
+    """Attention heatmaps of a few eval translations (output tokens over source tokens)."""
+    signature = next((context.signatures[n] for n in sorted(context.signatures)
+                      if context.on_examples(n, "translation", "attention")), None)
+    if signature is None or not context.records:
+        return ""
+    records = context.records[:ATTENTION_EXAMPLES]
+    out = predict(signature, records)
+    figure = Figure(figsize=(10, 2.8 * len(records)), layout="constrained")
+    for i, record in enumerate(records):
+        source = _source_text(record, context.label_key)
+        translation = out["translation"][i]
+        translation = translation.decode("utf-8", "replace") if isinstance(translation, bytes) else str(translation)
+        steps = int(out["length"][i]) if "length" in out else out["attention"].shape[1]
+        source_tokens = list(source) if len(source) <= out["attention"].shape[2] else source.split()
+        source_tokens = source_tokens[: out["attention"].shape[2]]
+        output_tokens = (list(translation) if " " not in translation.strip() else translation.split())[:steps]
+        weights = out["attention"][i, : max(steps, 1), : max(len(source_tokens), 1)]
+        axes = figure.add_subplot(len(records), 1, i + 1)
+        axes.imshow(weights, cmap="viridis", aspect="auto", vmin=0.0)
+        axes.set_xticks(range(len(source_tokens)), source_tokens, fontsize=7)
+        axes.set_yticks(range(len(output_tokens)), output_tokens, fontsize=7)
+        axes.set_title(f"{source!r} -> {translation!r}", fontsize=9)
+    _save(figure, context.path("attention.png"))
+    return (_p("Attention weights of the served decoder: one row per output token, one column per "
+               "source token.") + _img(context.path("attention.png")))
+
+
 SAMPLE_RENDERERS: tuple[Callable[[SampleContext], str], ...] = (
-    generated_html, vae_samples_html, traversal_html, vae_reconstructions_html, anomaly_html, rbm_filters_html)
+    generated_html, vae_samples_html, traversal_html, vae_reconstructions_html, anomaly_html, rbm_filters_html,
+    attention_html)
 
 
 def _grid(images: np.ndarray, columns: int) -> np.ndarray:

@@ -289,3 +289,37 @@ def test_mosaic_lays_tiles_out_in_rows() -> None:
     assert canvas.shape == (5, 8)
     np.testing.assert_array_equal(canvas[3:5, 3:5], tiles[4])  # second row, second column
     assert np.isnan(canvas[2]).all() and np.isnan(canvas[:, 2]).all()  # separators
+
+
+class _Translator(tf.Module):
+    """Echoes the ``source`` string; its attention looks at source position ``t`` at output step ``t``."""
+
+    @tf.function(input_signature=[EXAMPLES])
+    def translate(self, examples):
+        source = tf.io.parse_example(examples, {"source": tf.io.FixedLenFeature([], tf.string)})["source"]
+        batch = tf.shape(examples)[0]
+        attention = tf.tile(tf.eye(6, 8)[None], [batch, 1, 1])
+        return {"translation": source, "attention": attention, "length": tf.fill([batch], tf.constant(6, tf.int64))}
+
+    def signatures(self) -> dict:
+        return {"translate": self.translate, "serving_default": self.translate}
+
+
+def test_seq2seq_draws_attention_heatmaps(tmp_path) -> None:
+    split = tmp_path / "examples" / "Split-eval"
+    split.mkdir(parents=True)
+    sources = [b"12 may", b"3.4.21", b"jan 9th"]
+    with tf.io.TFRecordWriter(str(split / "data.gz"), options="GZIP") as writer:
+        for text in sources:
+            writer.write(tf.train.Example(features=tf.train.Features(feature={
+                "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text])),
+            })).SerializeToString())
+    record = tf.train.Example(features=tf.train.Features(feature={
+        "source": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"12 may"])),
+        "target": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"2021-05-12"]))})).SerializeToString()
+    assert report._source_text(record, label_key="target") == "12 may"
+
+    folder, page = _run(tmp_path, _Translator(), tmp_path / "examples")
+    samples = _samples(page)
+    assert "Attention weights" in samples
+    _assert_png(folder, "attention.png", page)
