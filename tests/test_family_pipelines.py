@@ -22,6 +22,10 @@ CASES = {
                    [("neg_elbo", None, 1e6, False)]),
     "digits_cgan": ({"epochs": 2, "steps_per_epoch": 5},
                     [("class_consistency", 0.0, None, True)]),
+    "digits_gan": ({"epochs": 2, "steps_per_epoch": 5},
+                   [("fid", None, 1e9, False)]),
+    "digits_ae": ({"epochs": 2, "steps_per_epoch": 5},
+                  [("roc_auc", 0.0, None, True)]),
     "digits_dbn": ({"epochs": 2, "pretrain_epochs": 1, "steps_per_epoch": 5},
                    [("sparse_categorical_accuracy", 0.0, None, True)]),
     "reviews": ({"epochs": 1, "steps_per_epoch": 5},
@@ -101,12 +105,18 @@ def test_family_pipeline_pushes_and_serves_every_signature(pipeline, tmp_path):
     if text_feature:
         _check_raw_strings(version_dir, text_feature)
 
-    # The same model under the pipeline's real thresholds: judged again, not pushed.
+    # The same model under the pipeline's real thresholds: judged again, and
+    # blessed exactly when its metrics meet them; never pushed a second time.
     again = _run(strict, output)
     states = {s.node: s.state for s in again.steps}
     assert states["Trainer"] == "cached" and states["Evaluator"] == "ran"
-    assert again.blessed is False and not again.push.get("pushed")
-    assert again.not_blessed_reasons
+    meets = all((t.lower_bound is None or again.metrics[t.metric] >= t.lower_bound)
+                and (t.upper_bound is None or again.metrics[t.metric] <= t.upper_bound)
+                for t in strict.thresholds)
+    assert again.blessed is meets, (again.metrics, again.not_blessed_reasons)
+    assert not again.push.get("pushed")
+    if not meets:
+        assert again.not_blessed_reasons
 
 
 def _check_raw_strings(version_dir: str, feature: str) -> None:
