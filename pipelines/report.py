@@ -397,12 +397,12 @@ def slice_rows(evaluation_uri: str) -> tuple[list[str], list[list[Any]]]:
 
 def read_examples(split_dir: str, limit: int = MAX_EVAL_EXAMPLES) -> list[bytes]:
     """Serialized tf.Examples of one ExampleGen split (gzip TFRecords), at most ``limit``."""
-    import tensorflow as tf
+    from serving.records import read_records
 
-    files = sorted(tf.io.gfile.glob(os.path.join(split_dir, "*")))
+    files = sorted(glob.glob(os.path.join(split_dir, "*")))
     if not files:
         raise FileNotFoundError(f"no examples under {split_dir}")
-    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(limit)]
+    return read_records(files, limit)
 
 
 def confusion_matrix(model_dir: str, records: Sequence[bytes], label_key: str,

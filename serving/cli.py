@@ -149,18 +149,11 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def read_examples(pattern: str, limit: int) -> list[bytes]:
     """Up to ``limit`` serialized records from TFRecord files matching ``pattern``."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    from serving.records import read_records
     files = sorted(glob.glob(pattern))
     if not files:
         raise ValueError(f"no files match --examples {pattern!r}")
-    out: list[bytes] = []
-    for path in files:
-        compression = "GZIP" if path.endswith(".gz") else ""
-        for record in tf.data.TFRecordDataset(path, compression_type=compression).take(limit - len(out)):
-            out.append(record.numpy())
-        if len(out) >= limit:
-            break
-    return out
+    return read_records(files, limit)
 
 
 def _request_body(args: argparse.Namespace) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from tfx.utils import io_utils, path_utils
 from components.evaluator.verdict import record_verdict
 from components.generative_evaluator import metrics as gm
 from components.generative_evaluator import reference
+from serving.records import read_records
 
 METRICS_FILE = "metrics.json"
 BATCH = 256
@@ -57,7 +58,7 @@ def read_examples(examples: types.Artifact, split: str) -> list[bytes]:
     files = sorted(glob.glob(os.path.join(uri, "*")))
     if not files:
         raise ValueError(f"no files in split {split!r} of the examples at {examples.uri}")
-    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    return read_records(files)
 
 
 def raw_features(serialized: Sequence[bytes], image_key: str, label_key: str) -> dict[str, np.ndarray]:

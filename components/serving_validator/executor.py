@@ -22,6 +22,7 @@ from tfx.types import artifact_utils
 
 from serving import config as config_lib
 from serving.client import GrpcClient, RestClient, b64
+from serving.records import read_records
 from serving.server import ModelServer
 
 BLESSED_KEY = "blessed"
@@ -49,13 +50,7 @@ def read_eval_examples(examples: types.Artifact, split: str, limit: int) -> list
     files = sorted(glob.glob(os.path.join(split_uri, "*")))
     if not files:
         raise ValidationError(f"no files in split '{split}' at {split_uri}")
-    records: list[bytes] = []
-    for path in files:
-        compression = "GZIP" if path.endswith(".gz") else ""
-        for record in tf.data.TFRecordDataset(path, compression_type=compression).take(limit - len(records)):
-            records.append(record.numpy())
-        if len(records) >= limit:
-            break
+    records = read_records(files, limit)
     if not records:
         raise ValidationError(f"split '{split}' has no examples")
     return records
