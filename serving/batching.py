@@ -16,6 +16,7 @@ text proto, parsed here with a message type built from its field numbers
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,8 @@ from google.protobuf import (
 )
 
 from serving import errors
+
+_LOG = logging.getLogger(__name__)
 
 try:
     from google.protobuf import message_factory
@@ -161,6 +164,8 @@ class BatchScheduler:
         self._pending = 0
         self._stopped = False
         self.batch_sizes: list[int] = []  # executed batch sizes (rows), newest last, bounded
+        self.executed_batches = 0
+        self.executed_rows = 0
 
     def run(self, servable: Any, key: str, inputs: Mapping[str, np.ndarray],
             outputs: Sequence[str]) -> dict[str, np.ndarray]:
@@ -226,7 +231,7 @@ class BatchScheduler:
         try:
             if len(tasks) == 1 and not self.options.allowed_batch_sizes:
                 tasks[0].outputs = servable.run_unbatched(key, tasks[0].inputs, outputs)
-                self.batch_sizes = (self.batch_sizes + [tasks[0].rows])[-1000:]
+                self._record(tasks[0].rows)
             else:
                 self._execute_merged(servable, key, outputs, tasks)
         except errors.ServingError as e:
@@ -259,13 +264,24 @@ class BatchScheduler:
             if value.ndim == 0 or value.shape[0] != padded:
                 raise errors.invalid_argument(
                     f"batched output '{name}' has shape {list(value.shape)}, not batch {padded} first")
-        self.batch_sizes = (self.batch_sizes + [total])[-1000:]
+        self._record(total)
         start = 0
         for task in tasks:
             task.outputs = {n: v[start:start + task.rows] for n, v in result.items()}
             start += task.rows
 
+    def _record(self, rows: int) -> None:
+        with self._cond:
+            self.executed_batches += 1
+            self.executed_rows += rows
+            self.batch_sizes.append(rows)
+            if len(self.batch_sizes) > 2000:
+                del self.batch_sizes[:1000]
+
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
+        if self.executed_batches:
+            _LOG.info("batching: %d batches, %.2f rows per batch", self.executed_batches,
+                      self.executed_rows / self.executed_batches)

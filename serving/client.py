@@ -182,7 +182,8 @@ class GrpcClient:
         except grpc.RpcError as e:
             raise ServingError(e.code(), e.details()) from None
 
-    def predict_request(self, model: str, inputs: Mapping[str, Any], signature_name: str = "",
+    @staticmethod
+    def predict_request(model: str, inputs: Mapping[str, Any], signature_name: str = "",
                         version: int | None = None, label: str | None = None,
                         output_filter: Sequence[str] = ()) -> predict_pb2.PredictRequest:
         request = predict_pb2.PredictRequest(model_spec=model_spec(model, version, label, signature_name),

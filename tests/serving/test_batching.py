@@ -59,14 +59,17 @@ def _concurrently(n, fn):
 
 def test_concurrent_requests_are_merged_and_split_back(batched_server, images):
     rest = RestClient(f"http://127.0.0.1:{batched_server.rest_port}")
-    before = len(batched_server.core.batcher.batch_sizes)
+    batcher = batched_server.core.batcher
+    before = len(batcher.batch_sizes)
+    batches_before, rows_before = batcher.executed_batches, batcher.executed_rows
     results = _concurrently(4, lambda i: rest.predict("toy", instances=images[i:i + 1].tolist(),
                                                       signature_name="predict_raw"))
     for i, body in enumerate(results):
         got = np.array(body["predictions"][0]["probabilities"])
         np.testing.assert_allclose(got, toy_model.toy_predict(images[i:i + 1], 3)[0], atol=1e-5)
-    sizes = batched_server.core.batcher.batch_sizes[before:]
+    sizes = batcher.batch_sizes[before:]
     assert sum(sizes) == 4 and max(sizes) > 1  # at least two requests shared a session run
+    assert (batcher.executed_batches - batches_before, batcher.executed_rows - rows_before) == (len(sizes), 4)
 
 
 def test_a_bad_request_in_a_batch_fails_alone(batched_server, images):
