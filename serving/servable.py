@@ -139,25 +139,19 @@ class Servable:
         return dict(zip(outs, values))
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray],
-            output_filter: Sequence[str] = (), method: str | None = None
-            ) -> tuple[str, dict[str, np.ndarray]]:
+            output_filter: Sequence[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
         """Validates and runs a signature; returns ``(signature key, outputs)``.
 
         Args:
             signature_name: signature key ('' for ``serving_default``).
             inputs: input name -> array.
             output_filter: output keys to fetch (all when empty).
-            method: required method name (classify/regress), or None.
         """
         key, sig = self.signature(signature_name)
         if sig.method_name not in _RUNNABLE_METHODS:
             raise errors.ServingError(
                 errors.grpc.StatusCode.INTERNAL,
                 f"Expected prediction signature method_name to be one of {{{', '.join(_RUNNABLE_METHODS)}}}. "
-                f"Was: {sig.method_name}")
-        if method is not None and sig.method_name != method:
-            raise errors.invalid_argument(
-                f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}. "
                 f"Was: {sig.method_name}")
         sent, wanted = set(inputs), set(sig.inputs)
         if sent != wanted:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 from google.protobuf import any_pb2
+from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_metadata_pb2,
@@ -42,6 +43,13 @@ def _fill_spec(out: model_pb2.ModelSpec, servable: Servable, signature_name: str
     out.signature_name = signature_name
 
 
+def _resolved_spec(servable: Servable, signature_key: str) -> model_pb2.ModelSpec:
+    """The ModelSpec a response carries: the version and signature that actually ran."""
+    resolved = model_pb2.ModelSpec()
+    _fill_spec(resolved, servable, signature_key)
+    return resolved
+
+
 def predict(core: ServerCore, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
             output_filter: Sequence[str] = (), servable: Servable | None = None
             ) -> tuple[model_pb2.ModelSpec, dict[str, np.ndarray]]:
@@ -52,9 +60,7 @@ def predict(core: ServerCore, spec: model_pb2.ModelSpec, inputs: Mapping[str, np
     """
     servable = servable or resolve(core, spec)
     key, outputs = servable.run(spec.signature_name, inputs, output_filter)
-    resolved = model_pb2.ModelSpec()
-    _fill_spec(resolved, servable, key)
-    return resolved, outputs
+    return _resolved_spec(servable, key), outputs
 
 
 def signature_inputs(servable: Servable, spec: model_pb2.ModelSpec) -> dict:
@@ -90,15 +96,21 @@ def _check_rank2(tensor: np.ndarray, what: str, num_examples: int) -> None:
             f"Expected {what} output batch size of {num_examples}. Got: {tensor.shape[0]}")
 
 
+def _examples_signature(core: ServerCore, spec: model_pb2.ModelSpec, method: str, what: str
+                        ) -> tuple[Servable, str, meta_graph_pb2.SignatureDef]:
+    """The servable, signature key and SignatureDef of a Classify/Regress request, method checked."""
+    servable = resolve(core, spec)
+    key, sig = servable.signature(spec.signature_name)
+    if sig.method_name != method:
+        raise errors.invalid_argument(
+            f"Expected {what} signature method_name to be {method}. Was: {sig.method_name}")
+    return servable, key, sig
+
+
 def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb2.Input
              ) -> tuple[model_pb2.ModelSpec, classification_pb2.ClassificationResult]:
     """TF Serving's Classify: a classify-method SignatureDef over serialized examples."""
-    servable = resolve(core, spec)
-    key, sig = servable.signature(spec.signature_name)
-    if sig.method_name != signatures.CLASSIFY_METHOD_NAME:
-        raise errors.invalid_argument(
-            f"Expected classification signature method_name to be {signatures.CLASSIFY_METHOD_NAME}. "
-            f"Was: {sig.method_name}")
+    servable, key, sig = _examples_signature(core, spec, signatures.CLASSIFY_METHOD_NAME, "classification")
     wanted = [k for k in (signatures.CLASSIFY_OUTPUT_CLASSES, signatures.CLASSIFY_OUTPUT_SCORES)
               if k in sig.outputs]
     if not wanted:
@@ -108,7 +120,7 @@ def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_p
     if input_key is None:
         raise errors.invalid_argument("Expected one input Tensor.")
     examples = serialized_examples(request_input)
-    _, out = servable.run(key, {input_key: examples}, wanted, method=signatures.CLASSIFY_METHOD_NAME)
+    _, out = servable.run(key, {input_key: examples}, wanted)
     n = len(examples)
     classes, scores = out.get(signatures.CLASSIFY_OUTPUT_CLASSES), out.get(signatures.CLASSIFY_OUTPUT_SCORES)
     for tensor, what in ((classes, "classes"), (scores, "scores")):
@@ -128,26 +140,18 @@ def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_p
                     if isinstance(classes[i, c], bytes) else str(classes[i, c])
             if scores is not None:
                 cls.score = float(scores[i, c])
-    resolved = model_pb2.ModelSpec()
-    _fill_spec(resolved, servable, key)
-    return resolved, result
+    return _resolved_spec(servable, key), result
 
 
 def regress(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb2.Input
             ) -> tuple[model_pb2.ModelSpec, regression_pb2.RegressionResult]:
     """TF Serving's Regress: a regress-method SignatureDef over serialized examples."""
-    servable = resolve(core, spec)
-    key, sig = servable.signature(spec.signature_name)
-    if sig.method_name != signatures.REGRESS_METHOD_NAME:
-        raise errors.invalid_argument(
-            f"Expected regression signature method_name to be {signatures.REGRESS_METHOD_NAME}. "
-            f"Was: {sig.method_name}")
+    servable, key, sig = _examples_signature(core, spec, signatures.REGRESS_METHOD_NAME, "regression")
     if len(sig.inputs) != 1 or signatures.REGRESS_OUTPUTS not in sig.outputs:
         raise errors.invalid_argument("Expected one input Tensor and an 'outputs' output.")
     (input_key,) = sig.inputs
     examples = serialized_examples(request_input)
-    _, out = servable.run(key, {input_key: examples}, [signatures.REGRESS_OUTPUTS],
-                          method=signatures.REGRESS_METHOD_NAME)
+    _, out = servable.run(key, {input_key: examples}, [signatures.REGRESS_OUTPUTS])
     values = out[signatures.REGRESS_OUTPUTS]
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
@@ -158,9 +162,7 @@ def regress(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb
     result = regression_pb2.RegressionResult()
     for v in values:
         result.regressions.add(value=float(v))
-    resolved = model_pb2.ModelSpec()
-    _fill_spec(resolved, servable, key)
-    return resolved, result
+    return _resolved_spec(servable, key), result
 
 
 def multi_inference(core: ServerCore, request: inference_pb2.MultiInferenceRequest
