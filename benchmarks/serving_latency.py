@@ -42,9 +42,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+from transport_floor import PREDICT_METHOD  # benchmarks/ is on sys.path when run as a script
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 
 
 @dataclasses.dataclass
@@ -92,6 +92,12 @@ def _inputs_from_signature(sig: Any, batch: int, examples: list[bytes] | None) -
     return out
 
 
+def _summary(latencies: list[float], elapsed: float) -> tuple[float, float, float]:
+    """p50, p99 (ms) and calls/s of timed calls."""
+    ms = np.array(latencies) * 1e3
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), len(latencies) / elapsed
+
+
 def _time_calls(call: Callable[[], Any], total: int) -> tuple[float, float, float]:
     """p50, p99 (ms) and calls/s of ``total`` back-to-back in-process calls."""
     for _ in range(min(20, total)):
@@ -102,12 +108,10 @@ def _time_calls(call: Callable[[], Any], total: int) -> tuple[float, float, floa
         t = time.perf_counter()
         call()
         latencies.append(time.perf_counter() - t)
-    elapsed = time.perf_counter() - start
-    ms = np.array(latencies) * 1e3
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), total / elapsed
+    return _summary(latencies, time.perf_counter() - start)
 
 
-async def _drive(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[None]]]], concurrency: int,
+async def _drive(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[bytes]]]], concurrency: int,
                  total: int, server_pid: int | None) -> tuple[float, float, float, float | None]:
     """Runs ``total`` requests, ``concurrency`` in flight; p50, p99 (ms), req/s, server CPU ms/request."""
     calls = [await make_worker() for _ in range(concurrency)]
@@ -116,7 +120,7 @@ async def _drive(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[None
     remaining = iter(range(total))
     latencies: list[float] = []
 
-    async def worker(call: Callable[[], Awaitable[None]]) -> None:
+    async def worker(call: Callable[[], Awaitable[bytes]]) -> None:
         for _ in remaining:
             t = time.perf_counter()
             await call()
@@ -125,35 +129,34 @@ async def _drive(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[None
     cpu0, start = _cpu_seconds(server_pid), time.perf_counter()
     await asyncio.gather(*(worker(c) for c in calls))
     elapsed, cpu1 = time.perf_counter() - start, _cpu_seconds(server_pid)
-    ms = np.array(latencies) * 1e3
     cpu = (cpu1 - cpu0) / total * 1e3 if cpu0 is not None and cpu1 is not None else None
-    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), total / elapsed, cpu
+    return (*_summary(latencies, elapsed), cpu)
 
 
 def _grpc_worker_factory(target: str, request: bytes) -> Callable[[], Awaitable[Any]]:
-    """Each worker: its own aio channel, sending the serialized PredictRequest."""
+    """Each worker: its own aio channel, sending the serialized PredictRequest; a call returns the answer."""
     import grpc  # pylint: disable=import-outside-toplevel
 
-    async def make() -> Callable[[], Awaitable[None]]:
+    async def make() -> Callable[[], Awaitable[bytes]]:
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
         predict = channel.unary_unary(PREDICT_METHOD)  # bytes in, bytes out: no client-side codec cost
 
-        async def call() -> None:
-            await predict(request, timeout=60)
+        async def call() -> bytes:
+            return await predict(request, timeout=60)
         return call
     return make
 
 
 def _rest_worker_factory(base_url: str, path: str, body: bytes) -> Callable[[], Awaitable[Any]]:
-    """Each worker: one keep-alive HTTP/1.1 connection, POSTing the JSON body."""
+    """Each worker: one keep-alive HTTP/1.1 connection, POSTing the JSON body; a call returns the answer."""
     parts = urlsplit(base_url)
     head = (f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
 
-    async def make() -> Callable[[], Awaitable[None]]:
+    async def make() -> Callable[[], Awaitable[bytes]]:
         reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
 
-        async def call() -> None:
+        async def call() -> bytes:
             writer.write(head + body)
             status = await reader.readline()
             length = 0
@@ -163,6 +166,7 @@ def _rest_worker_factory(base_url: str, path: str, body: bytes) -> Callable[[], 
             answer = await reader.readexactly(length)
             if b" 200 " not in status:
                 raise RuntimeError(f"REST {status!r}: {answer[:200]!r}")
+            return answer
         return call
     return make
 
@@ -211,7 +215,7 @@ def _rows_per_batch(log: str) -> str:
 
 
 def _start_zoo_serve(args: argparse.Namespace, batching_file: str | None, log_dir: str) -> Target:
-    cmd = [sys.executable, "-m", "serving.cli", "serve", "--port", str(_free_port()),
+    cmd = [sys.executable, "-m", "serving.cli", "serve", "--port", "0",
            "--rest_api_port", str(_free_port()), "--model_name", args.model_name,
            "--model_base_path", args.model_base_path, "--file_system_poll_wait_seconds", "0",
            *args.server_arg]
@@ -227,7 +231,8 @@ class Bench:
         from serving.client import GrpcClient, b64  # pylint: disable=import-outside-toplevel
         self.args = args
         self.rows: list[Cell] = []
-        self.grpc_request = GrpcClient.predict_request(args.model_name, inputs, args.signature_name)
+        self.grpc_request = GrpcClient.predict_request(args.model_name, inputs,
+                                                       args.signature_name).SerializeToString()
         json_inputs = {k: ([b64(x) for x in v] if v.dtype == object else v.tolist()) for k, v in inputs.items()}
         self.rest_body = json.dumps({"signature_name": args.signature_name, "inputs": json_inputs}).encode()
         self.rest_path = f"/v1/models/{args.model_name}:predict"
@@ -236,32 +241,18 @@ class Bench:
 
     def capture_answers(self, target: Target) -> None:
         """One real call each way: checks the server answers, keeps the bytes for the floor."""
-        import grpc  # pylint: disable=import-outside-toplevel
         from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
-        with grpc.insecure_channel(target.grpc) as channel:
-            self.grpc_answer = channel.unary_unary(PREDICT_METHOD)(
-                self.grpc_request.SerializeToString(), timeout=60)
+
+        async def once(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[bytes]]]]) -> bytes:
+            return await (await make_worker())()
+        self.grpc_answer = asyncio.run(once(_grpc_worker_factory(target.grpc, self.grpc_request)))
         if not predict_pb2.PredictResponse.FromString(self.grpc_answer).outputs:
             raise SystemExit("the server's PredictResponse has no outputs")
-
-        async def rest_once() -> bytes:
-            parts = urlsplit(target.rest)
-            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-            writer.write((f"POST {self.rest_path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n"
-                          f"Content-Type: application/json\r\nContent-Length: {len(self.rest_body)}\r\n\r\n"
-                          ).encode() + self.rest_body)
-            raw = await reader.read()
-            writer.close()
-            return raw
-        head, _, body = asyncio.run(rest_once()).partition(b"\r\n\r\n")
-        if b" 200 " not in head.split(b"\r\n", 1)[0]:
-            raise SystemExit(f"REST predict failed: {body[:300]!r}")
-        self.rest_answer = body
+        self.rest_answer = asyncio.run(once(_rest_worker_factory(target.rest, self.rest_path, self.rest_body)))
 
     def measure(self, target: Target, mode: str, concurrencies: list[int], label: str = "") -> None:
-        request = self.grpc_request.SerializeToString()
         for concurrency in concurrencies:
-            for name, factory in ((f"gRPC{label}", _grpc_worker_factory(target.grpc, request)),
+            for name, factory in ((f"gRPC{label}", _grpc_worker_factory(target.grpc, self.grpc_request)),
                                   (f"REST{label}", _rest_worker_factory(target.rest, self.rest_path,
                                                                         self.rest_body))):
                 cell = Cell(name, mode, concurrency,

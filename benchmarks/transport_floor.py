@@ -29,7 +29,8 @@ PREDICT_METHOD = "/tensorflow.serving.PredictionService/Predict"
 def grpc_floor_server(response: bytes, port: int = 0) -> tuple[grpc.Server, int]:
     """A gRPC server answering ``Predict`` with ``response`` (serialized), unparsed."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=64),
-                         options=[("grpc.max_receive_message_length", 64 << 20), ("grpc.so_reuseport", 0)])
+                         options=[("grpc.max_receive_message_length", 64 << 20),
+                                  ("grpc.max_send_message_length", -1), ("grpc.so_reuseport", 0)])
     service, method = PREDICT_METHOD.rsplit("/", 1)
     handler = grpc.unary_unary_rpc_method_handler(lambda request, context: response)  # bytes in, bytes out
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(service[1:], {method: handler})])
@@ -42,6 +43,7 @@ def rest_floor_server(response: bytes, port: int = 0) -> ThreadingHTTPServer:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16  # as zoo serve: headers and body leave in one write
 
         def setup(self) -> None:
             super().setup()

@@ -135,13 +135,12 @@ class _Task:
 
 
 class _Batch:
-    __slots__ = ("closed", "opened", "rows", "tasks")
+    __slots__ = ("opened", "rows", "tasks")
 
     def __init__(self):
         self.tasks: list[_Task] = []
         self.rows = 0
         self.opened = time.monotonic()
-        self.closed = False
 
 
 class BatchScheduler:
@@ -202,7 +201,6 @@ class BatchScheduler:
         return task.outputs
 
     def _close(self, qkey: tuple, batch: _Batch) -> None:
-        batch.closed = True
         if self._open.get(qkey) is batch:
             del self._open[qkey]
         self._pending -= 1

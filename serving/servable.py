@@ -119,11 +119,8 @@ class Servable:
             feeds = [sig.inputs[i].name for i in input_names]
             fetches = [sig.outputs[o].name for o in output_names]
             with self._lock, self._graph.as_default():
-                make = getattr(self._session, "_make_callable_from_options", None)
-                if make is not None:
-                    fn = make(config_pb2.CallableOptions(feed=feeds, fetch=fetches))
-                else:  # pragma: no cover - a TF without the C++ callable API
-                    fn = self._session.make_callable(fetches, feed_list=feeds)
+                fn = self._session._make_callable_from_options(  # pylint: disable=protected-access
+                    config_pb2.CallableOptions(feed=feeds, fetch=fetches))
             self._callables[cache_key] = fn
         return fn
 

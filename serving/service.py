@@ -37,16 +37,10 @@ def resolve(core: ServerCore, spec: model_pb2.ModelSpec) -> Servable:
     return core.resolve(spec.name, version, label)
 
 
-def _fill_spec(out: model_pb2.ModelSpec, servable: Servable, signature_name: str) -> None:
-    out.name = servable.name
-    out.version.value = servable.version
-    out.signature_name = signature_name
-
-
 def _resolved_spec(servable: Servable, signature_key: str) -> model_pb2.ModelSpec:
     """The ModelSpec a response carries: the version and signature that actually ran."""
-    resolved = model_pb2.ModelSpec()
-    _fill_spec(resolved, servable, signature_key)
+    resolved = model_pb2.ModelSpec(name=servable.name, signature_name=signature_key)
+    resolved.version.value = servable.version
     return resolved
 
 
@@ -116,9 +110,9 @@ def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_p
     if not wanted:
         raise errors.invalid_argument('Expected classification signature outputs to contain at least '
                                       'one of "classes" or "scores".')
-    (input_key,) = sig.inputs if len(sig.inputs) == 1 else (None,)
-    if input_key is None:
+    if len(sig.inputs) != 1:
         raise errors.invalid_argument("Expected one input Tensor.")
+    (input_key,) = sig.inputs
     examples = serialized_examples(request_input)
     _, out = servable.run(key, {input_key: examples}, wanted)
     n = len(examples)
@@ -198,7 +192,7 @@ def metadata(core: ServerCore, request: get_model_metadata_pb2.GetModelMetadataR
             raise errors.invalid_argument(f"Metadata field {field} is not supported")
     servable = resolve(core, request.model_spec)
     response = get_model_metadata_pb2.GetModelMetadataResponse()
-    _fill_spec(response.model_spec, servable, "")
+    response.model_spec.CopyFrom(_resolved_spec(servable, ""))
     sig_map = get_model_metadata_pb2.SignatureDefMap()
     for key, sig in servable.signature_defs.items():
         sig_map.signature_def[key].CopyFrom(sig)
