@@ -22,6 +22,7 @@ from components.evaluator.component import RecordingEvaluator
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
 from components.generative_evaluator.component import GenerativeEvaluator
+from components.generative_evaluator.metrics import HIGHER_IS_BETTER
 from components.pusher.component import ServingPusher
 from components.seq2seq_evaluator.component import Seq2seqEvaluator
 from components.serving_validator.component import ServingValidator
@@ -70,7 +71,14 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
 
 
 def generative_thresholds(thresholds: Sequence[Threshold]) -> dict:
-    """The GenerativeEvaluator's form of the config's thresholds."""
+    """The GenerativeEvaluator's form of the config's thresholds.
+
+    The evaluator knows each metric's direction; a threshold that says otherwise fails here.
+    """
+    for t in thresholds:
+        if t.metric in HIGHER_IS_BETTER and t.higher_is_better != HIGHER_IS_BETTER[t.metric]:
+            raise ValueError(f"threshold on '{t.metric}' has higher_is_better={t.higher_is_better}, but for the "
+                             f"evaluator {'higher' if HIGHER_IS_BETTER[t.metric] else 'lower'} is better")
     spec: dict = {t.metric: {k: v for k, v in (("lower_bound", t.lower_bound), ("upper_bound", t.upper_bound))
                              if v is not None} for t in thresholds}
     spec["no_regression"] = [t.metric for t in thresholds if t.no_regression]

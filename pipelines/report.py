@@ -84,7 +84,11 @@ def write_report(record: RunRecord, paths: Paths, config: PipelineConfig) -> str
         ("Samples", lambda: samples_section(record, config, folder)),
         ("Push", lambda: push_section(record)),
     ]
-    body = "\n".join(_section(title, render) for title, render in sections)
+    _clear_caches()
+    try:
+        body = "\n".join(_section(title, render) for title, render in sections)
+    finally:
+        _clear_caches()
     path = os.path.join(folder, INDEX)
     with open(path, "w", encoding="utf-8") as f:
         f.write(_PAGE.format(title=_e(f"Pipeline {record.pipeline}, run {record.run_id}"), body=body))
@@ -397,12 +401,31 @@ def slice_rows(evaluation_uri: str) -> tuple[list[str], list[list[Any]]]:
 
 def read_examples(split_dir: str, limit: int = MAX_EVAL_EXAMPLES) -> list[bytes]:
     """Serialized tf.Examples of one ExampleGen split (gzip TFRecords), at most ``limit``."""
-    from serving.records import read_records
+    from serving.records import read_files
 
-    files = sorted(glob.glob(os.path.join(split_dir, "*")))
-    if not files:
-        raise FileNotFoundError(f"no examples under {split_dir}")
-    return read_records(files, limit)
+    return read_files(os.path.join(split_dir, "*"), limit, error=FileNotFoundError(f"no examples under {split_dir}"))
+
+
+# The report's sections share the candidate model and the eval examples: each is
+# read once per report (write_report clears these caches before and after).
+
+@functools.lru_cache(maxsize=1)
+def _load_model(model_dir: str) -> Any:
+    """``tf.saved_model.load(model_dir)``."""
+    import tensorflow as tf
+
+    return tf.saved_model.load(model_dir)
+
+
+@functools.lru_cache(maxsize=1)
+def _eval_records(split_dir: str) -> tuple[bytes, ...]:
+    """The first serialized tf.Examples of a split, as many as any section uses."""
+    return tuple(read_examples(split_dir, max(MAX_EVAL_EXAMPLES, SAMPLE_EXAMPLES)))
+
+
+def _clear_caches() -> None:
+    _load_model.cache_clear()
+    _eval_records.cache_clear()
 
 
 def confusion_matrix(model_dir: str, records: Sequence[bytes], label_key: str,
@@ -411,9 +434,7 @@ def confusion_matrix(model_dir: str, records: Sequence[bytes], label_key: str,
 
     ``None`` when the model is no classifier (no ``examples`` input or no ``probabilities`` output).
     """
-    import tensorflow as tf
-
-    signature = tf.saved_model.load(model_dir).signatures.get("serving_default")
+    signature = _load_model(model_dir).signatures.get("serving_default")
     if signature is None or "examples" not in signature.structured_input_signature[1] \
             or "probabilities" not in signature.structured_outputs:
         return None
@@ -467,7 +488,7 @@ def confusion_html(model_dir: str, split_dir: str, label_key: str, num_classes: 
                    folder: str) -> str:
     if not os.path.isdir(model_dir) or not os.path.isdir(split_dir):
         return ""
-    records = read_examples(split_dir)
+    records = _eval_records(split_dir)[:MAX_EVAL_EXAMPLES]
     matrix = confusion_matrix(model_dir, records, label_key, num_classes)
     if matrix is None:
         return ""
@@ -485,7 +506,6 @@ TRAVERSAL_STEPS = 9  # latent traversal: steps per varied dimension
 TRAVERSAL_LIMIT = 2.5  # ... over [-limit, limit]
 SHOWN_EXAMPLES = 10  # originals over reconstructions
 SAMPLE_EXAMPLES = 2_000  # eval examples scored for the anomaly histogram
-CORRUPTION = {"kind": "salt_pepper", "strength": 0.2}  # the GenerativeEvaluator's default
 DEFAULT_CLASSES = 10  # rows of a conditional GAN's grid when the config names no num_classes
 
 
@@ -563,11 +583,11 @@ class SampleContext:
         """Serialized eval tf.Examples (none when the run has no eval split)."""
         if not self.split_dir or not os.path.isdir(self.split_dir):
             return []
-        return read_examples(self.split_dir, SAMPLE_EXAMPLES)
+        return list(_eval_records(self.split_dir)[:SAMPLE_EXAMPLES])
 
     def raw(self, records: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray | None]:
         """(raw images ``(n, pixels)`` int64, labels or ``None``) of serialized examples."""
-        from components.generative_evaluator.executor import raw_features
+        from components.generative_evaluator.examples import raw_features
 
         raw = raw_features(records, self.image.key, self.label_key or "")
         return raw[self.image.key], raw.get(self.label_key or "")
@@ -585,9 +605,7 @@ def samples_section(record: RunRecord, config: PipelineConfig, folder: str) -> s
     model_dir = _model_dir(record)
     if not model_dir or not os.path.isdir(model_dir):
         return ""
-    import tensorflow as tf
-
-    context = SampleContext(tf.saved_model.load(model_dir), ImageSpec.of(config), folder, _eval_split_dir(record),
+    context = SampleContext(_load_model(model_dir), ImageSpec.of(config), folder, _eval_split_dir(record),
                             config.label_key, config.num_classes, config.seed)
     parts = [_render_or_explain("part", render.__name__, lambda render=render: render(context))
              for render in SAMPLE_RENDERERS]
@@ -668,7 +686,8 @@ def traversal_html(context: SampleContext) -> str:
     images = _image_output(context.signatures["decode"](z=tf.constant(z.reshape(-1, latent))))
     labels = [f"{v:+.2g}" for v in values]
     path = plot_mosaic(_grid(context.image.as_images(images), len(values)), context.path("traversal.png"),
-                       "latent traversal", row_labels=labels if latent > 1 else (), column_labels=labels, row_title="z[0]" if latent > 1 else "",
+                       "latent traversal", row_labels=labels if latent > 1 else (), column_labels=labels,
+                       row_title="z[0]" if latent > 1 else "",
                        column_title="z[1]" if latent > 1 else "z[0]")
     varied = "the first two latent dimensions (rows z[0], columns z[1])" if latent > 1 else "the latent"
     return ("<h3>Latent traversal</h3>"
@@ -712,12 +731,13 @@ def anomaly_html(context: SampleContext) -> str:
     if score is None or not context.records:
         return ""
     from components.generative_evaluator import metrics
-    from components.generative_evaluator.executor import with_images
+    from components.generative_evaluator.examples import with_images
 
     records = context.records
     raw, _ = context.raw(records)
     clean = context.image.as_images(raw / context.image.scale)[..., None]
-    corrupted = metrics.corrupt(clean, seed=context.seed, **CORRUPTION)
+    noise = metrics.DEFAULT_CORRUPTION  # the GenerativeEvaluator's default
+    corrupted = metrics.corrupt(clean, seed=context.seed, **noise)
     corrupted_raw = np.rint(corrupted * context.image.scale).astype(np.int64).reshape(len(raw), -1)
     clean_out = predict(score, records)
     corrupted_out = predict(score, with_images(records, context.image.key, corrupted_raw))
@@ -730,7 +750,7 @@ def anomaly_html(context: SampleContext) -> str:
     clean_scores = clean_out["reconstruction_error"].reshape(-1)
     corrupted_scores = corrupted_out["reconstruction_error"].reshape(-1)
     auc = metrics.roc_auc(clean_scores, corrupted_scores)
-    corruption = f"{CORRUPTION['kind']} noise of strength {CORRUPTION['strength']}"
+    corruption = f"{noise['kind']} noise of strength {noise['strength']}"
     histogram = plot_score_histogram(clean_scores, corrupted_scores, auc, context.path("anomaly_scores.png"))
     return ("<h3>Reconstructions</h3>"
             + _p(f"The score signature on {EVAL_SPLIT} examples, clean and with {corruption}.") + _img(path)

@@ -15,6 +15,8 @@ from typing import Any
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.evaluator.verdict import METRIC_PREFIX, NOT_BLESSED_REASONS
+
 STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -66,8 +68,8 @@ class RunRecord:
         evaluation = self.output("Evaluator", "evaluation")
         if evaluation is None:
             return {}
-        return {k.split(":", 1)[1]: v.double_value for k, v in evaluation.custom_properties.items()
-                if k.startswith("metric:")}
+        return {k.removeprefix(METRIC_PREFIX): v.double_value for k, v in evaluation.custom_properties.items()
+                if k.startswith(METRIC_PREFIX)}
 
     @property
     def blessed(self) -> bool | None:
@@ -77,7 +79,7 @@ class RunRecord:
     @property
     def not_blessed_reasons(self) -> str:
         blessing = self.output("Evaluator", "blessing")
-        return str(_prop(blessing, "not_blessed_reasons") or "") if blessing else ""
+        return str(_prop(blessing, NOT_BLESSED_REASONS) or "") if blessing else ""
 
     @property
     def push(self) -> dict[str, Any]:

@@ -14,7 +14,6 @@ Hook-up in the zoo CLI::
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import logging
 import signal
@@ -149,15 +148,12 @@ def add_predict_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def read_examples(pattern: str, limit: int) -> list[bytes]:
     """Up to ``limit`` serialized records from TFRecord files matching ``pattern``."""
-    from serving.records import read_records
-    files = sorted(glob.glob(pattern))
-    if not files:
-        raise ValueError(f"no files match --examples {pattern!r}")
-    return read_records(files, limit)
+    from serving.records import read_files
+    return read_files(pattern, limit, error=ValueError(f"no files match --examples {pattern!r}"))
 
 
 def _request_body(args: argparse.Namespace) -> dict[str, Any]:
-    from serving.client import b64  # pylint: disable=import-outside-toplevel
+    from serving.rest_client import b64  # pylint: disable=import-outside-toplevel
     if args.examples:
         return {"instances": [b64(e) for e in read_examples(args.examples, args.max_examples)]}
     if args.json == "-":
@@ -171,8 +167,7 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def predict_command(args: argparse.Namespace, out: Any = None) -> int:
     """Sends one predict request; prints the JSON answer (errors to stderr, exit 1)."""
-    from serving import client as client_lib  # pylint: disable=import-outside-toplevel
-    from serving import errors
+    from serving import errors, rest_client  # pylint: disable=import-outside-toplevel  (no TensorFlow)
     out = out or sys.stdout
     body = _request_body(args)
     if args.signature_name:
@@ -181,13 +176,10 @@ def predict_command(args: argparse.Namespace, out: Any = None) -> int:
         if args.grpc:
             result = _predict_grpc(args, body)
         else:
-            rest = client_lib.RestClient(args.server, timeout=args.timeout)
-            path = client_lib._model_path(args.model_name, args.model_version,  # pylint: disable=protected-access
-                                          args.version_label) + ":predict"
-            status, result = rest.request("POST", path, body)
-            if status != 200:
-                raise client_lib.RestError(status, result.get("error", "") if isinstance(result, dict) else "")
-    except (client_lib.RestError, errors.ServingError) as e:
+            rest = rest_client.RestClient(args.server, timeout=args.timeout)
+            path = rest_client.model_path(args.model_name, args.model_version, args.version_label)
+            result = rest.call("POST", path + ":predict", body)
+    except (rest_client.RestError, errors.ServingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     json.dump(result, out, indent=1)

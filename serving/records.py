@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 
 
@@ -19,3 +20,13 @@ def read_records(files: Sequence[str], limit: int | None = None) -> list[bytes]:
             dataset = dataset.take(limit - len(records))
         records.extend(record.numpy() for record in dataset)
     return records
+
+
+def read_files(pattern: str, limit: int | None = None, *, error: Exception | None = None) -> list[bytes]:
+    """Serialized records from the files matching the glob ``pattern`` (sorted),
+    at most ``limit``; raises ``error`` (by default a FileNotFoundError) when
+    no file matches."""
+    files = sorted(glob.glob(pattern))
+    if not files:
+        raise error or FileNotFoundError(f"no files match {pattern!r}")
+    return read_records(files, limit)

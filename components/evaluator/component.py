@@ -65,9 +65,11 @@ class Executor(stock_executor.Executor):
         super().Do(input_dict, output_dict, exec_properties)
         evaluation = artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY])
         blessings = output_dict.get(standard_component_specs.BLESSING_KEY)
-        record_verdict(evaluation, artifact_utils.get_single_instance(blessings) if blessings else None,
-                       overall_metrics(evaluation.uri),
-                       not_blessed_reasons(evaluation.uri) if blessings else [])
+        if blessings:
+            blessing, reasons = artifact_utils.get_single_instance(blessings), not_blessed_reasons(evaluation.uri)
+        else:
+            blessing, reasons = None, []
+        record_verdict(evaluation, blessing, overall_metrics(evaluation.uri), reasons)
 
 
 class RecordingEvaluator(stock_component.Evaluator):

@@ -20,7 +20,6 @@ serving), otherwise the raw features by input name.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -38,7 +37,8 @@ from tfx.utils import io_utils, path_utils
 from components.evaluator.verdict import record_verdict
 from components.generative_evaluator import metrics as gm
 from components.generative_evaluator import reference
-from serving.records import read_records
+from components.generative_evaluator.examples import raw_features, with_images
+from serving.records import read_files
 
 METRICS_FILE = "metrics.json"
 BATCH = 256
@@ -55,29 +55,8 @@ def default_cache_dir() -> str:
 def read_examples(examples: types.Artifact, split: str) -> list[bytes]:
     """The serialized tf.Examples of one split (gzip TFRecords)."""
     uri = artifact_utils.get_split_uri([examples], split)
-    files = sorted(glob.glob(os.path.join(uri, "*")))
-    if not files:
-        raise ValueError(f"no files in split {split!r} of the examples at {examples.uri}")
-    return read_records(files)
-
-
-def raw_features(serialized: Sequence[bytes], image_key: str, label_key: str) -> dict[str, np.ndarray]:
-    """``image`` ``(n, 64)`` and ``label`` ``(n,)`` int64 arrays of raw examples."""
-    parsed = [tf.train.Example.FromString(s).features.feature for s in serialized]
-    out = {image_key: np.array([list(f[image_key].int64_list.value) for f in parsed], dtype=np.int64)}
-    if all(label_key in f for f in parsed):
-        out[label_key] = np.array([f[label_key].int64_list.value[0] for f in parsed], dtype=np.int64)
-    return out
-
-
-def with_images(serialized: Sequence[bytes], image_key: str, images: np.ndarray) -> list[bytes]:
-    """Copies of the examples with their image feature replaced."""
-    out = []
-    for s, image in zip(serialized, images):
-        example = tf.train.Example.FromString(s)
-        example.features.feature[image_key].int64_list.value[:] = [int(v) for v in image.reshape(-1)]
-        out.append(example.SerializeToString())
-    return out
+    return read_files(os.path.join(uri, "*"),
+                      error=ValueError(f"no files in split {split!r} of the examples at {examples.uri}"))
 
 
 # --------------------------------------------------------------------- signatures
@@ -164,7 +143,8 @@ def evaluate(model: ServedModel, serialized: Sequence[bytes], params: Mapping[st
         corrupted = gm.corrupt(images, corruption["kind"], corruption["strength"], seed)
         raw_corrupted = np.rint(corrupted * params["image_scale"]).astype(np.int64).reshape(len(images), -1)
         clean = model.call_on_examples("score", "reconstruction_error", serialized, raw)["reconstruction_error"]
-        noisy = model.call_on_examples("score", "reconstruction_error", with_images(serialized, image_key, raw_corrupted),
+        noisy = model.call_on_examples("score", "reconstruction_error",
+                                       with_images(serialized, image_key, raw_corrupted),
                                        {**raw, image_key: raw_corrupted})["reconstruction_error"]
         return {"roc_auc": gm.roc_auc(clean.reshape(-1), noisy.reshape(-1)),
                 "clean_reconstruction_error": float(np.mean(clean)),
@@ -173,7 +153,10 @@ def evaluate(model: ServedModel, serialized: Sequence[bytes], params: Mapping[st
     _, real_features = judge().predict(images)
     if kind == "vae":
         posterior = model.call_on_examples("encode", "z_mean", serialized, raw)
-        decode = lambda z: model.call("decode", {"z": z})["image"]
+
+        def decode(z: np.ndarray) -> np.ndarray:
+            return model.call("decode", {"z": z})["image"]
+
         out = gm.negative_elbo(images, posterior["z_mean"], posterior["z_log_var"], decode, seed)
         latent_dim = model.inputs("decode")["z"].shape[-1]
         samples = decode(rng.standard_normal((params["num_samples"], latent_dim)).astype(np.float32))
@@ -195,7 +178,9 @@ def evaluate(model: ServedModel, serialized: Sequence[bytes], params: Mapping[st
 
 
 def _params(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
-    get = lambda key, default: default if exec_properties.get(key) in (None, "") else exec_properties[key]
+    def get(key: str, default: Any) -> Any:
+        return default if exec_properties.get(key) in (None, "") else exec_properties[key]
+
     corruption = get("corruption", None)
     return {
         "thresholds": gm.parse_thresholds(get("thresholds", None)),
@@ -206,7 +191,7 @@ def _params(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
         "num_samples": int(get("num_samples", 1000)),
         "seed": int(get("seed", 0)),
         "cache_dir": get("cache_dir", default_cache_dir()),
-        "corruption": {"kind": "salt_pepper", "strength": 0.2,
+        "corruption": {**gm.DEFAULT_CORRUPTION,
                        **(json.loads(corruption) if isinstance(corruption, str) else corruption or {})},
     }
 

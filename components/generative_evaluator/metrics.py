@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,8 @@ HIGHER_IS_BETTER = {
 }
 
 CORRUPTIONS = ("gaussian", "salt_pepper", "occlusion")
+# The corruption of the autoencoders' clean-vs-corrupted ROC AUC unless configured.
+DEFAULT_CORRUPTION: Mapping[str, Any] = MappingProxyType({"kind": "salt_pepper", "strength": 0.2})
 
 
 def _bernoulli_nll(images: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
@@ -103,7 +106,8 @@ def mean_confidence(probabilities: np.ndarray) -> float:
     return float(np.mean(np.max(probabilities, axis=1)))
 
 
-def corrupt(images: np.ndarray, kind: str = "salt_pepper", strength: float = 0.2, seed: int = 0) -> np.ndarray:
+def corrupt(images: np.ndarray, kind: str = DEFAULT_CORRUPTION["kind"],
+            strength: float = DEFAULT_CORRUPTION["strength"], seed: int = 0) -> np.ndarray:
     """Corrupted copies of images in [0, 1] (shape ``(n, h, w, c)``).
 
     ``gaussian``: additive noise of std ``strength``; ``salt_pepper``: a

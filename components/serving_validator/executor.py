@@ -7,7 +7,6 @@ the blessing's uri.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import shutil
@@ -22,7 +21,7 @@ from tfx.types import artifact_utils
 
 from serving import config as config_lib
 from serving.client import GrpcClient, RestClient, b64
-from serving.records import read_records
+from serving.records import read_files
 from serving.server import ModelServer
 
 BLESSED_KEY = "blessed"
@@ -47,10 +46,8 @@ def serving_model_dir(model_uri: str) -> str:
 def read_eval_examples(examples: types.Artifact, split: str, limit: int) -> list[bytes]:
     """Up to ``limit`` serialized examples from the split's (gzip) TFRecords."""
     split_uri = artifact_utils.get_split_uri([examples], split)
-    files = sorted(glob.glob(os.path.join(split_uri, "*")))
-    if not files:
-        raise ValidationError(f"no files in split '{split}' at {split_uri}")
-    records = read_records(files, limit)
+    records = read_files(os.path.join(split_uri, "*"), limit,
+                         error=ValidationError(f"no files in split '{split}' at {split_uri}"))
     if not records:
         raise ValidationError(f"split '{split}' has no examples")
     return records

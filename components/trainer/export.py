@@ -26,13 +26,18 @@ from models.base import CLASSIFICATION, DataSpec, ModelFamily, Signature
 from serving.signatures import add_classify_regress_signatures
 
 
+def _single_value(shape: Any) -> bool:
+    """Whether a raw feature of ``shape`` holds one value per row (shape ``[1]``)."""
+    return list(shape) == [1]
+
+
 def _raw_input_specs(raw_spec: Mapping[str, Any]) -> dict[str, tf.TensorSpec]:
     """Raw-feature inputs; a single-value feature (shape ``[1]``) is taken as a
     scalar per row, so JSON rows read ``{"text": "..."}``, not ``["..."]``."""
     specs = {}
     for name, feature in raw_spec.items():
         if isinstance(feature, tf.io.FixedLenFeature):
-            shape = [] if list(feature.shape) == [1] else list(feature.shape)
+            shape = [] if _single_value(feature.shape) else list(feature.shape)
             specs[name] = tf.TensorSpec([None, *shape], feature.dtype, name=name)
         else:
             raise ValueError(f"raw feature '{name}' is {type(feature).__name__}: only fixed-length "
@@ -42,7 +47,7 @@ def _raw_input_specs(raw_spec: Mapping[str, Any]) -> dict[str, tf.TensorSpec]:
 
 def _restore_shapes(raw: Mapping[str, tf.Tensor], raw_spec: Mapping[str, Any]) -> dict[str, tf.Tensor]:
     """Undoes :func:`_raw_input_specs`' squeeze of single-value features."""
-    return {k: tf.expand_dims(v, -1) if list(raw_spec[k].shape) == [1] else v for k, v in raw.items()}
+    return {k: tf.expand_dims(v, -1) if _single_value(raw_spec[k].shape) else v for k, v in raw.items()}
 
 
 def _named_function(fn: Any, specs: Mapping[str, tf.TensorSpec]) -> tf.types.experimental.ConcreteFunction:
@@ -93,8 +98,8 @@ def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: Da
         raise ValueError(f"family '{family.name}' has no signature '{family.main_signature}'")
     signatures["serving_default"] = signatures[family.main_signature]
     tf.saved_model.save(module, export_dir, signatures=signatures)
+    names = set(signatures)
     if family.task == CLASSIFICATION:
         # TF Serving's Classify API reads classify-method signatures on tf.Examples.
-        signatures.update(dict.fromkeys(add_classify_regress_signatures(
-            export_dir, scores_output="probabilities")))
-    return sorted(signatures)
+        names.update(add_classify_regress_signatures(export_dir, scores_output="probabilities"))
+    return sorted(names)

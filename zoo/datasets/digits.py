@@ -9,8 +9,6 @@ it needs no network. Pixels are rescaled from 0..16 to 0..255 and stored as an
 Example:
 
 >>> import tensorflow_datasets as tfds
-
-from zoo.datasets import is_registered
 >>> import zoo.datasets  # registers `digits`
 >>> tfds.builder_cls("digits").VERSION
 Version('1.0.0')
