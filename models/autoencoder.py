@@ -133,6 +133,7 @@ class AutoencoderFamily(ModelFamily):
                     "reconstruction": reconstruction}
 
         def encode(features: Mapping[str, Any]) -> dict[str, Any]:
-            return {"code": model(features, training=False)["code"]}
+            images = image_input(features, model.image_key, model.shape)
+            return {"code": model.encoder(images, training=False)}
 
         return {"score": Signature(score), "encode": Signature(encode)}

@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -107,6 +109,15 @@ def cosine_schedule(learning_rate: float, epochs: int) -> keras.callbacks.Callba
         lambda epoch: learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1))))
 
 
+def _admits_none(hint: Any) -> bool:
+    """Whether a (resolved) type hint names ``None``: ``X | None``, ``Optional[X]``."""
+    if hint is None or hint is type(None):
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_admits_none(arg) for arg in typing.get_args(hint))
+    return False
+
+
 class ModelFamily:
     """Base class of a model family. See the module docstring for the contract.
 
@@ -124,7 +135,9 @@ class ModelFamily:
         """Returns the family's hyperparameters with ``overrides`` applied.
 
         Unknown names raise ``ValueError`` naming the known ones, so a typo in
-        a pipeline config never trains silently with the default.
+        a pipeline config never trains silently with the default. JSON configs
+        cannot write ``None``: the string ``"none"`` (any case) stands for it in
+        every field whose type admits ``None``.
         """
         overrides = dict(overrides or {})
         if not dataclasses.is_dataclass(self.hparams_cls):
@@ -135,6 +148,10 @@ class ModelFamily:
             raise ValueError(
                 f"unknown hyperparameter(s) {unknown} for model '{self.name}'; "
                 f"known: {sorted(known)}")
+        hints = typing.get_type_hints(self.hparams_cls)
+        for name, value in overrides.items():
+            if isinstance(value, str) and value.lower() == "none" and _admits_none(hints[name]):
+                overrides[name] = None
         return self.hparams_cls(**overrides)
 
     def build(self, hparams: Any, data: DataSpec) -> keras.Model:

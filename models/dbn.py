@@ -110,8 +110,7 @@ class Dbn(ClassifierFamily):
                       loss="sparse_categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
         return model
 
-    def pretrain(self, model: DeepBeliefNetwork, hparams: DbnHParams, train_ds: Any,
-                 callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
+    def pretrain(self, model: DeepBeliefNetwork, hparams: DbnHParams, train_ds: Any) -> dict[str, list[float]]:
         """Greedy layer-wise CD-k: each RBM learns the hidden probabilities of the
         RBMs below it, which stay fixed. Returns ``rbm_<i>_<metric>`` histories."""
         history: dict[str, list[float]] = {}
@@ -122,7 +121,7 @@ class Dbn(ClassifierFamily):
             trainer.compile(optimizer=keras.optimizers.SGD(hparams.pretrain_learning_rate,
                                                            momentum=hparams.pretrain_momentum))
             stage = trainer.fit(train_ds, epochs=hparams.pretrain_epochs, steps_per_epoch=hparams.steps_per_epoch,
-                                callbacks=list(callbacks), verbose=2)
+                                verbose=2)
             history.update({f"rbm_{i}_{k}": v for k, v in stage.history.items()})
         return history
 
@@ -143,11 +142,7 @@ class Dbn(ClassifierFamily):
 
     def signatures(self, model: DeepBeliefNetwork, hparams: DbnHParams,
                    data: DataSpec) -> dict[str, Signature]:
-        def classify(features: Mapping[str, Any]) -> dict[str, Any]:
-            probabilities = model(features, training=False)
-            return {"probabilities": probabilities, "classes": ops.argmax(probabilities, axis=-1)}
-
         def features(inputs: Mapping[str, Any]) -> dict[str, Any]:
             return {"features": model.features(inputs)}
 
-        return {"classify": Signature(classify), "features": Signature(features)}
+        return {"classify": super().signatures(model, hparams, data)["predict"], "features": Signature(features)}

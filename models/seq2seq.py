@@ -183,8 +183,6 @@ class Seq2Seq(ModelFamily):
 
     def hparams(self, overrides: Mapping[str, Any] | None = None) -> Seq2SeqHParams:
         hp = super().hparams(overrides)
-        if isinstance(hp.attention, str) and hp.attention.lower() == "none":
-            hp.attention = None  # JSON pipeline configs
         check_choice("cell", hp.cell, ("gru", "lstm"))
         check_choice("attention", hp.attention, ("bahdanau", "luong", None))
         return hp

@@ -156,11 +156,9 @@ def beam_search_decode(step_fn: StepFn, initial_carry: Any, batch_size: Any, sou
         carry = keras.tree.map_structure(
             lambda t: _gather_beams(t, parents, batch_size, beam_width, flat=True), carry)
         step_weights = ops.reshape(ops.cast(step_weights, "float32"), (batch_size, beam_width, -1))
-        step_weights = _gather_beams(step_weights, parents, batch_size, beam_width, flat=False)
-        ids = _gather_beams(ids, parents, batch_size, beam_width, flat=False)
-        weights = _gather_beams(weights, parents, batch_size, beam_width, flat=False)
-        finished = _gather_beams(finished, parents, batch_size, beam_width, flat=False)
-        lengths = _gather_beams(lengths, parents, batch_size, beam_width, flat=False)
+        step_weights, ids, weights, finished, lengths = (
+            _gather_beams(t, parents, batch_size, beam_width, flat=False)
+            for t in (step_weights, ids, weights, finished, lengths))
 
         alive = ops.logical_not(finished)
         ids = _write(ids, i, new_tokens, axis=2)
@@ -176,7 +174,10 @@ def beam_search_decode(step_fn: StepFn, initial_carry: Any, batch_size: Any, sou
     # Unfinished beams count their full length; finished ones their tokens plus the end.
     ranked = scores / length_normalizer(lengths + ops.cast(finished, "int32"), length_penalty)
     best = ops.argmax(ranked, axis=1)[:, None]
-    pick = lambda x: ops.squeeze(_gather_beams(x, best, batch_size, 1, flat=False), 1)
+
+    def pick(x: Any) -> Any:
+        return ops.squeeze(_gather_beams(x, best, batch_size, 1, flat=False), 1)
+
     return {"ids": pick(ids), "weights": pick(weights), "lengths": pick(lengths),
             "scores": ops.squeeze(ops.take_along_axis(scores, ops.cast(best, "int32"), axis=1), 1),
             "beam_ids": ids}

@@ -44,6 +44,7 @@ class ImageEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.units, self.filters, self.activation = units, tuple(filters), activation
         self.batch_norm, self.output_activation = batch_norm, output_activation
+        self._activation_fn = keras.activations.get(activation)
         self.convs = [keras.layers.Conv2D(f, 3, strides=2, padding="same") for f in self.filters]
         self.norms = [keras.layers.BatchNormalization() if batch_norm and i else None
                       for i in range(len(self.filters))]
@@ -63,7 +64,7 @@ class ImageEncoder(keras.layers.Layer):
             x = conv(x)
             if norm is not None:
                 x = norm(x, training=training)
-            x = keras.activations.get(self.activation)(x)
+            x = self._activation_fn(x)
         x = self.flatten(x)
         return self.dense(x) if self.dense is not None else x
 
@@ -96,6 +97,8 @@ class ImageDecoder(keras.layers.Layer):
             raise ValueError(f"image_shape must be (height, width, channels); got {image_shape}")
         self.image_shape, self.filters = tuple(image_shape), tuple(filters)
         self.activation, self.batch_norm, self.output_activation = activation, batch_norm, output_activation
+        self._activation_fn = keras.activations.get(activation)
+        self._output_activation_fn = keras.activations.get(output_activation)
         height, width, channels = self.image_shape
         self.start_shape = (_downsampled(height, len(self.filters)), _downsampled(width, len(self.filters)),
                             self.filters[0])
@@ -110,12 +113,12 @@ class ImageDecoder(keras.layers.Layer):
 
     def call(self, codes: Any, training: bool | None = None) -> Any:
         x = self.reshape(self.project(codes))
-        for i, deconv in enumerate(self.deconvs):
-            if self.norms[i] is not None:
-                x = self.norms[i](x, training=training)
-            x = keras.activations.get(self.activation)(x)
+        for deconv, norm in zip(self.deconvs, self.norms):
+            if norm is not None:
+                x = norm(x, training=training)
+            x = self._activation_fn(x)
             x = deconv(x)
-        return keras.activations.get(self.output_activation)(x)
+        return self._output_activation_fn(x)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,

@@ -15,6 +15,7 @@ optimizer, on any backend, can minimise it (:meth:`RBM.contrastive_divergence`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +25,7 @@ from keras import ops
 
 def flatten(x: Any) -> Any:
     """``(batch, ...)`` -> ``(batch, features)`` float32, keeping the static size."""
-    size = 1
-    for dim in x.shape[1:]:
-        size *= dim
-    return ops.reshape(ops.cast(x, "float32"), (-1, size))
+    return ops.reshape(ops.cast(x, "float32"), (-1, math.prod(x.shape[1:])))
 
 
 def _bernoulli(probabilities: Any, seed: keras.random.SeedGenerator) -> Any:
@@ -71,16 +69,20 @@ class RBM(keras.layers.Layer):
     def call(self, visible: Any) -> Any:
         return self.hidden_probabilities(visible)
 
+    def _hidden_logits(self, visible: Any) -> Any:
+        """``v W + c``: the hidden units' pre-sigmoid input."""
+        return ops.matmul(visible, self.kernel) + self.hidden_bias
+
     def hidden_probabilities(self, visible: Any) -> Any:
-        return ops.sigmoid(ops.matmul(visible, self.kernel) + self.hidden_bias)
+        return ops.sigmoid(self._hidden_logits(visible))
 
     def visible_probabilities(self, hidden: Any) -> Any:
         return ops.sigmoid(ops.matmul(hidden, ops.transpose(self.kernel)) + self.visible_bias)
 
     def free_energy(self, visible: Any) -> Any:
         """``F(v)`` per example (shape ``(batch,)``)."""
-        linear = ops.matmul(visible, self.kernel) + self.hidden_bias
-        return -ops.matmul(visible, self.visible_bias) - ops.sum(ops.softplus(linear), axis=-1)
+        return (-ops.matmul(visible, self.visible_bias)
+                - ops.sum(ops.softplus(self._hidden_logits(visible)), axis=-1))
 
     def gibbs(self, visible: Any, k: int = 1) -> Any:
         """Runs ``k`` steps ``v -> h ~ p(h|v) -> v ~ p(v|h)``; returns the last
@@ -141,11 +143,14 @@ class ContrastiveDivergence(keras.Model):
             x = x[self.input_key]
         return ops.stop_gradient(self._encode(flatten(x)))
 
-    def call(self, x: Any) -> Any:
-        return self.rbm(self.visible(x))
+    def call(self, x: Any) -> dict[str, Any]:
+        """The RBM's visible units and its hidden probabilities (calling the RBM
+        builds it); ``compute_loss`` reuses ``visible`` rather than re-encoding."""
+        visible = self.visible(x)
+        return {"visible": visible, "hidden": self.rbm(visible)}
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None, sample_weight: Any = None,
                      training: bool = True) -> Any:
-        visible = self.visible(x)
+        visible = y_pred["visible"]
         self.reconstruction_tracker.update_state(self.rbm.reconstruction_error(visible))
         return self.rbm.contrastive_divergence(visible, self.k)

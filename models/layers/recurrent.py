@@ -51,19 +51,15 @@ def fused_kernel_blockers(cell: str, activation: str = "tanh", recurrent_dropout
     return blockers
 
 
-def recurrent_layer(cell: str, units: int, *, return_sequences: bool = False,
-                    return_state: bool = False, dropout: float = 0.0, recurrent_dropout: float = 0.0,
-                    activation: str = "tanh", use_bias: bool = True, unroll: bool = False,
-                    **kwargs: Any) -> keras.layers.RNN:
-    """A ``keras.layers.GRU``, ``LSTM`` or ``SimpleRNN`` named by ``cell``.
+def recurrent_layer(cell: str, units: int, **kwargs: Any) -> keras.layers.RNN:
+    """A ``keras.layers.GRU``, ``LSTM`` or ``SimpleRNN`` named by ``cell``;
+    ``kwargs`` go to the layer (Keras' defaults otherwise).
 
     >>> recurrent_layer("gru", 8, return_sequences=True).__class__.__name__
     'GRU'
     """
     check_choice("cell", cell, CELLS)
-    return _LAYERS[cell](units, return_sequences=return_sequences, return_state=return_state,
-                         dropout=dropout, recurrent_dropout=recurrent_dropout, activation=activation,
-                         use_bias=use_bias, unroll=unroll, **kwargs)
+    return _LAYERS[cell](units, **kwargs)
 
 
 def recurrent_cell(cell: str, units: int, **kwargs: Any) -> keras.layers.Layer:
