@@ -84,7 +84,9 @@ def main() -> None:
     if "vae" in args.families:
         _, model, sig = _train("vae", epochs, split, args.seed)
         posterior = _numpy(sig["encode"], {"image": x_test})
-        decode = lambda z: _numpy(sig["decode"], {"z": z})["image"]
+
+        def decode(z: np.ndarray) -> np.ndarray:
+            return _numpy(sig["decode"], {"z": z})["image"]
         elbo = gm.negative_elbo(x_test, posterior["z_mean"], posterior["z_log_var"], decode, args.seed)
         samples = decode(rng.standard_normal((args.samples, model.latent_dim)).astype(np.float32))
         probabilities, features = judge.predict(samples)

@@ -38,8 +38,8 @@ def run_transform(preprocessing_fn: Callable, config: Mapping[str, Any], raw_spe
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(raw_spec))
-    encode = lambda rows: [{k: (v.encode() if isinstance(v, str) else v) for k, v in r.items()}
-                           for r in rows]
+    def encode(rows: list[dict]) -> list[dict]:
+        return [{k: (v.encode() if isinstance(v, str) else v) for k, v in r.items()} for r in rows]
     columns = {}
     with tft_beam.Context(temp_dir=os.path.join(workdir, "beam")):
         (train, _), transform_fn = (encode(splits["train"]), metadata) | tft_beam.AnalyzeAndTransformDataset(

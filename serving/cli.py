@@ -182,6 +182,9 @@ def predict_command(args: argparse.Namespace, out: Any = None) -> int:
     except (rest_client.RestError, errors.ServingError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # connection refused, timeout, unknown host: one line, not a traceback
+        print(f"error: cannot reach {args.grpc or args.server}: {e}", file=sys.stderr)
+        return 1
     json.dump(result, out, indent=1)
     out.write("\n")
     return 0

@@ -100,10 +100,10 @@ def test_reference_classifier_is_accurate_and_cached(cache_dir):
 # ------------------------------------------------------------------- executor Do()
 
 tfx = pytest.importorskip("tfx")
-from tfx.components.pusher import executor as pusher_executor
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.components.pusher import executor as pusher_executor  # noqa: E402  (after importorskip)
+from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
 
-from components.generative_evaluator import (
+from components.generative_evaluator import (  # noqa: E402
     GenerativeEvaluator,
     executor,
 )

@@ -48,6 +48,23 @@ def test_predict_json_file(server, tmp_path, images):
         np.testing.assert_allclose(body["outputs"]["probabilities"], toy_model.toy_predict(images, 2), atol=1e-5)
 
 
+def test_predict_to_an_unreachable_server_fails_in_one_line(tmp_path, capsys):
+    import socket
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"instances": [[0.0] * 64]}))
+    parser = argparse.ArgumentParser()
+    cli.add_predict_parser(parser.add_subparsers())
+    for target in (["--server", f"http://127.0.0.1:{port}"], ["--grpc", f"127.0.0.1:{port}"]):
+        args = parser.parse_args(["predict", *target, "--model_name", "toy", "--json", str(request),
+                                  "--timeout", "5"])
+        assert args.func(args, out=io.StringIO()) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and "\n" not in err, err
+
+
 def test_serve_command_runs_from_a_config_file_with_batching(toy_base, tmp_path, images):
     config = tmp_path / "models.config"
     config.write_text(f'model_config_list {{ config {{ name: "toy" base_path: "{toy_base}" '
