@@ -29,7 +29,7 @@ setup(
     version="0.1.0",
     description=__doc__,
     python_requires=">=3.10,<3.11",
-    packages=find_packages(include=["zoo", "zoo.*", "pipelines", "pipelines.*", "components",
+    packages=find_packages(include=["zoo", "zoo.*", "datasets", "datasets.*", "pipelines", "pipelines.*", "components",
                                     "components.*", "models", "models.*", "serving", "serving.*"]),
     include_package_data=True,
     package_data={"serving": ["deploy/*"]},

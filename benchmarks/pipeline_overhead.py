@@ -42,7 +42,7 @@ def bare_fit_seconds(epochs: int | None) -> tuple[float, float]:
     import tensorflow_datasets as tfds
 
     import models
-    import zoo.datasets  # noqa: F401
+    import datasets  # noqa: F401
     from models.base import DataSpec, FeatureInfo
     from pipelines import registry
 

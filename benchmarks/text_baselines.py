@@ -1,8 +1,8 @@
 """Quality bars of the sequence families on the offline corpora, with their baselines.
 
-* reviews (``zoo.datasets.reviews``): Bi-LSTM and Bi-GRU held-out accuracy
+* reviews (``datasets.reviews``): Bi-LSTM and Bi-GRU held-out accuracy
   beside a bag-of-words logistic regression on the same tokens and split;
-* dates (``zoo.datasets.dates``): seq2seq held-out exact match with Bahdanau
+* dates (``datasets.dates``): seq2seq held-out exact match with Bahdanau
   attention, Luong attention and none.
 
 Raw strings go through the project's Transform ``preprocessing_fn``s
@@ -96,7 +96,7 @@ def reviews(args: argparse.Namespace, workdir: str) -> None:
     import models
     import models.rnn
     from components.transforms import text
-    from zoo.datasets import reviews as corpus
+    from datasets import reviews as corpus
 
     raw_spec = {"text": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
     start = time.time()
@@ -126,7 +126,7 @@ def dates(args: argparse.Namespace, workdir: str) -> None:
     import models
     from components.transforms import translation
     from models.seq2seq import decode, exact_match
-    from zoo.datasets import dates as corpus
+    from datasets import dates as corpus
 
     raw_spec = {"source": tf.io.FixedLenFeature([], tf.string), "target": tf.io.FixedLenFeature([], tf.string)}
     start = time.time()

@@ -20,7 +20,7 @@ import hashlib
 import pathlib
 from collections.abc import Iterable
 
-PROJECT_PACKAGES = frozenset({"components", "models", "pipelines", "serving", "zoo"})
+PROJECT_PACKAGES = frozenset({"components", "datasets", "models", "pipelines", "serving", "zoo"})
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 

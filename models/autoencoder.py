@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import GENERATIVE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
+from models.base import ENCODE, GENERATIVE, SCORE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
 from models.layers.image_coder import (
     ImageDecoder,
     ImageEncoder,
@@ -114,6 +115,7 @@ class AutoencoderFamily(ModelFamily):
     hparams_cls = AutoencoderHParams
     task = GENERATIVE
     main_signature = "score"
+    signature_roles = types.MappingProxyType({"score": SCORE, "encode": ENCODE})
 
     def build(self, hparams: AutoencoderHParams, data: DataSpec) -> keras.Model:
         shape = image_shape(data.features, hparams.image_key)

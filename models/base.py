@@ -61,6 +61,19 @@ SEQ2SEQ = "seq2seq"
 GENERATIVE = "generative"
 TASKS = (CLASSIFICATION, SEQ2SEQ, GENERATIVE)
 
+# What a served signature means. A family declares the role of each signature
+# it exports (``ModelFamily.signature_roles``); evaluators and the report pick
+# signatures by role, never by guessing from names or variable paths.
+CLASSIFY = "classify"    # features -> class probabilities (and ids)
+GENERATE = "generate"    # latent (and optionally a class) -> images
+ENCODE = "encode"        # features -> latent statistics or codes
+DECODE = "decode"        # latent -> images
+SAMPLE = "sample"        # a count -> images drawn from the prior
+SCORE = "score"          # features -> an anomaly score per example
+TRANSLATE = "translate"  # a source string -> a decoded target string
+FEATURES = "features"    # features -> learned representation
+ROLES = (CLASSIFY, GENERATE, ENCODE, DECODE, SAMPLE, SCORE, TRANSLATE, FEATURES)
+
 
 @dataclasses.dataclass(frozen=True)
 class FeatureInfo:
@@ -130,6 +143,12 @@ class ModelFamily:
     task: str = CLASSIFICATION
     # The signature exported as ``serving_default`` (behind tf.Example parsing).
     main_signature: str = "predict"
+    # Signature name -> role (one of ``ROLES``): what each served signature means.
+    signature_roles: Mapping[str, str] = types.MappingProxyType({})
+
+    def signatures_with_role(self, role: str) -> list[str]:
+        """Names of the signatures this family serves in ``role``."""
+        return [name for name, r in self.signature_roles.items() if r == role]
 
     def hparams(self, overrides: Mapping[str, Any] | None = None) -> Any:
         """Returns the family's hyperparameters with ``overrides`` applied.
@@ -193,6 +212,7 @@ class ClassifierFamily(ModelFamily):
 
     task = CLASSIFICATION
     main_signature = "predict"
+    signature_roles = types.MappingProxyType({"predict": CLASSIFY})
 
     def signatures(self, model: keras.Model, hparams: Any, data: DataSpec) -> dict[str, Signature]:
         feature_keys = list(data.features)

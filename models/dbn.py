@@ -24,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,7 +33,7 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import ClassifierFamily, DataSpec, FeatureInfo, Signature  # noqa: F401
+from models.base import CLASSIFY, FEATURES, ClassifierFamily, DataSpec, FeatureInfo, Signature  # noqa: F401
 from models.layers.rbm import RBM, ContrastiveDivergence, flatten
 
 
@@ -96,6 +97,7 @@ class Dbn(ClassifierFamily):
     name = "dbn"
     hparams_cls = DbnHParams
     main_signature = "classify"
+    signature_roles = types.MappingProxyType({"classify": CLASSIFY, "features": FEATURES})
 
     def build(self, hparams: DbnHParams, data: DataSpec) -> keras.Model:
         if data.num_classes is None:

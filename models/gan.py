@@ -32,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +40,7 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import GENERATIVE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
+from models.base import GENERATE, GENERATIVE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
 from models.layers.image_coder import (
     ImageDecoder,
     ImageEncoder,
@@ -180,6 +181,7 @@ class Gan(ModelFamily):
     hparams_cls = GanHParams
     task = GENERATIVE
     main_signature = "generate"
+    signature_roles = types.MappingProxyType({"generate": GENERATE})
     conditional = False
 
     def build(self, hparams: GanHParams, data: DataSpec) -> keras.Model:

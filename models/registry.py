@@ -13,7 +13,7 @@ them all. Adding a family is one new file plus its import line there.
 
 from __future__ import annotations
 
-from models.base import ModelFamily
+from models.base import ROLES, TASKS, ModelFamily
 
 _FAMILIES: dict[str, ModelFamily] = {}
 
@@ -22,6 +22,14 @@ def register(cls: type[ModelFamily]) -> type[ModelFamily]:
     """Class decorator: registers one instance of ``cls`` under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__qualname__} has no name")
+    if cls.task not in TASKS:
+        raise ValueError(f"{cls.__qualname__}.task is {cls.task!r}; known: {', '.join(TASKS)}")
+    bad = sorted(set(cls.signature_roles.values()) - set(ROLES))
+    if bad:
+        raise ValueError(f"{cls.__qualname__} declares unknown signature role(s) {bad}; known: {', '.join(ROLES)}")
+    if cls.main_signature not in cls.signature_roles:
+        raise ValueError(f"{cls.__qualname__}.main_signature {cls.main_signature!r} is not among its "
+                         f"signature_roles {sorted(cls.signature_roles)}")
     if cls.name in _FAMILIES and type(_FAMILIES[cls.name]) is not cls:
         raise ValueError(f"model family '{cls.name}' is registered twice")
     _FAMILIES[cls.name] = cls()

@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import SEQ2SEQ, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
+from models.base import SEQ2SEQ, TRANSLATE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
 from models.layers.decoder import AttentionDecoder
 from models.layers.decoding import beam_search_decode, greedy_decode, tile_beams
 from models.layers.recurrent import (
@@ -180,6 +181,7 @@ class Seq2Seq(ModelFamily):
     hparams_cls = Seq2SeqHParams
     task = SEQ2SEQ
     main_signature = "translate"
+    signature_roles = types.MappingProxyType({"translate": TRANSLATE, "translate_beam": TRANSLATE})
 
     def hparams(self, overrides: Mapping[str, Any] | None = None) -> Seq2SeqHParams:
         hp = super().hparams(overrides)

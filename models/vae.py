@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import GENERATIVE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
+from models.base import DECODE, ENCODE, GENERATIVE, SAMPLE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
 from models.layers.image_coder import (
     ImageDecoder,
     ImageEncoder,
@@ -125,6 +126,7 @@ class Vae(ModelFamily):
     hparams_cls = VaeHParams
     task = GENERATIVE
     main_signature = "encode"
+    signature_roles = types.MappingProxyType({"encode": ENCODE, "decode": DECODE, "sample": SAMPLE})
 
     def build(self, hparams: VaeHParams, data: DataSpec) -> keras.Model:
         shape = image_shape(data.features, hparams.image_key)

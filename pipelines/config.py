@@ -21,7 +21,7 @@ class DatasetConfig:
     splits: Mapping[str, str] = dataclasses.field(
         default_factory=lambda: {"train": "train", "eval": "test"})
     # Modules imported before ``tfds.builder`` so that local builders register.
-    builder_modules: tuple[str, ...] = ("zoo.datasets",)
+    builder_modules: tuple[str, ...] = ("datasets",)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ from components.seq2seq_evaluator.component import Seq2seqEvaluator
 from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
 from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ
+from pipelines import nodes
 from pipelines.config import PipelineConfig, Threshold
 
 TRAINER_RUN_FN = "components.trainer.module.run_fn"
@@ -110,22 +111,26 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
 
     example_gen = TfdsExampleGen(
         dataset=config.dataset.name, version=config.dataset.version,
-        splits=dict(config.dataset.splits), builder_modules=list(config.dataset.builder_modules))
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+        splits=dict(config.dataset.splits), builder_modules=list(config.dataset.builder_modules)
+    ).with_id(nodes.EXAMPLE_GEN)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]
+                                                  ).with_id(nodes.STATISTICS_GEN)
     if config.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path)
+        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path
+                                                    ).with_id(nodes.IMPORT_SCHEMA_GEN)
     else:
         schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
-                                              infer_feature_shape=True)
+                                              infer_feature_shape=True).with_id(nodes.SCHEMA_GEN)
     example_validator = StrictExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                schema=schema_gen.outputs["schema"]
-                                               ).with_id("ExampleValidator")
+                                               ).with_id(nodes.EXAMPLE_VALIDATOR)
 
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=config.preprocessing_fn, disable_statistics=True,
         custom_config={**config.transform_config,
-                       "code_fingerprint": code_fingerprint([callable_module(config.preprocessing_fn)])})
+                       "code_fingerprint": code_fingerprint([callable_module(config.preprocessing_fn)])}
+    ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(example_validator)  # never transform data that failed validation
 
     trainer = tfx.components.Trainer(
@@ -140,26 +145,27 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
             "num_classes": config.num_classes, "seed": config.seed,
             "code_fingerprint": code_fingerprint(
                 [callable_module(TRAINER_RUN_FN), type(family).__module__]),
-        })
+        }).with_id(nodes.TRAINER)
 
     baseline = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(nodes.BASELINE_RESOLVER)
 
     evaluator = _evaluator(config, family.task, example_gen.outputs["examples"], trainer.outputs["model"],
-                           baseline.outputs["model"], pipeline_root).with_id("Evaluator")
+                           baseline.outputs["model"], pipeline_root).with_id(nodes.EVALUATOR)
 
     # TFX's InfraValidator needs Docker or Kubernetes; this check loads the
     # candidate in the serving runtime and sends it real REST and gRPC requests.
     serving_validator = ServingValidator(model=trainer.outputs["model"],
-                                         examples=example_gen.outputs["examples"])
+                                         examples=example_gen.outputs["examples"]
+                                         ).with_id(nodes.SERVING_VALIDATOR)
 
     pusher = ServingPusher(
         base_directory=os.path.join(serving_dir, config.model_name),
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
-        infra_blessing=serving_validator.outputs["blessing"])
+        infra_blessing=serving_validator.outputs["blessing"]).with_id(nodes.PUSHER)
 
     return tfx.dsl.Pipeline(
         pipeline_name=config.name,

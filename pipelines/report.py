@@ -42,6 +42,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from components.trainer import HISTORY_FILE
+from pipelines import nodes
 from pipelines.config import PipelineConfig
 from pipelines.runner import Paths
 from pipelines.runs import RunRecord
@@ -134,7 +135,7 @@ def run_section(record: RunRecord) -> str:
 
 def data_section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
     parts = []
-    statistics = record.output("StatisticsGen", "statistics")
+    statistics = record.output(nodes.STATISTICS_GEN, "statistics")
     if statistics is not None:
         stats = load_statistics(statistics.uri)
         for split, dataset in stats.items():
@@ -145,7 +146,7 @@ def data_section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
             image = plot_label_distribution(stats, config.label_key, os.path.join(folder, "labels.png"))
             if image:
                 parts.append(f"<h3>Label distribution ({_e(config.label_key)})</h3>" + _img(image))
-    anomalies = record.output("ExampleValidator", "anomalies")
+    anomalies = record.output(nodes.EXAMPLE_VALIDATOR, "anomalies")
     if anomalies is not None:
         parts.append("<h3>Validation against the schema</h3>" + anomalies_html(load_anomalies(anomalies.uri)))
     return "\n".join(parts)
@@ -274,7 +275,7 @@ def anomalies_html(anomalies: dict[str, Any]) -> str:
 # ----------------------------------------------------------------------------- 3. training
 
 def training_section(record: RunRecord, folder: str) -> str:
-    model_run = record.output("Trainer", "model_run")
+    model_run = record.output(nodes.TRAINER, "model_run")
     path = os.path.join(model_run.uri, HISTORY_FILE) if model_run is not None else ""
     if not path or not os.path.exists(path):
         return ""
@@ -325,7 +326,7 @@ def plot_history(history: dict[str, list[float]], path: str) -> str:
 # ----------------------------------------------------------------------------- 4. evaluation
 
 def evaluation_section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
-    evaluation = record.output("Evaluator", "evaluation")
+    evaluation = record.output(nodes.EVALUATOR, "evaluation")
     if evaluation is None:
         return ""
     parts = [_verdict(record)]
@@ -347,13 +348,13 @@ def _output_named(record: RunRecord, key: str) -> Any:
 
 def _model_dir(record: RunRecord) -> str | None:
     """The candidate SavedModel: the Trainer's ``model`` output, ``<uri>/Format-Serving``."""
-    model = record.output("Trainer", "model")
+    model = record.output(nodes.TRAINER, "model")
     return os.path.join(model.uri, "Format-Serving") if model is not None else None
 
 
 def _eval_split_dir(record: RunRecord) -> str | None:
     """The ExampleGen's ``examples`` of the eval split."""
-    examples = record.output("TfdsExampleGen", "examples") or _output_named(record, "examples")
+    examples = record.output(nodes.EXAMPLE_GEN, "examples") or _output_named(record, "examples")
     return os.path.join(examples.uri, f"Split-{EVAL_SPLIT}") if examples is not None else None
 
 
@@ -909,7 +910,7 @@ def plot_score_histogram(clean: np.ndarray, corrupted: np.ndarray, auc: float, p
 # ----------------------------------------------------------------------------- 6. push
 
 def push_section(record: RunRecord) -> str:
-    if record.step("Pusher") is None:
+    if record.step(nodes.PUSHER) is None:
         return ""
     push = record.push
     if not push:

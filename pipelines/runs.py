@@ -16,6 +16,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.evaluator.verdict import METRIC_PREFIX, NOT_BLESSED_REASONS
+from pipelines import nodes
 
 STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -65,7 +66,7 @@ class RunRecord:
 
     @property
     def metrics(self) -> dict[str, float]:
-        evaluation = self.output("Evaluator", "evaluation")
+        evaluation = self.output(nodes.EVALUATOR, "evaluation")
         if evaluation is None:
             return {}
         return {k.removeprefix(METRIC_PREFIX): v.double_value for k, v in evaluation.custom_properties.items()
@@ -73,17 +74,17 @@ class RunRecord:
 
     @property
     def blessed(self) -> bool | None:
-        blessing = self.output("Evaluator", "blessing")
+        blessing = self.output(nodes.EVALUATOR, "blessing")
         return None if blessing is None else bool(_prop(blessing, "blessed"))
 
     @property
     def not_blessed_reasons(self) -> str:
-        blessing = self.output("Evaluator", "blessing")
+        blessing = self.output(nodes.EVALUATOR, "blessing")
         return str(_prop(blessing, NOT_BLESSED_REASONS) or "") if blessing else ""
 
     @property
     def push(self) -> dict[str, Any]:
-        pushed = self.output("Pusher", "pushed_model")
+        pushed = self.output(nodes.PUSHER, "pushed_model")
         if pushed is None:
             return {}
         return {k: _prop(pushed, k) for k in ("pushed", "pushed_version", "pushed_destination", "push_reason")}

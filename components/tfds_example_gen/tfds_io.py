@@ -12,7 +12,7 @@ from the builder's ``FeaturesDict`` (see :func:`feature_converters`).
 Example:
 
 >>> import tensorflow_datasets as tfds
->>> import zoo.datasets  # registers `digits`
+>>> import datasets  # registers `digits`
 >>> features = tfds.builder_cls("digits")(data_dir="/nonexistent").info.features
 >>> [(c.name, c.kind, c.shape) for c in feature_converters(features)]
 [('image', 'int64', (8, 8, 1)), ('label', 'int64', ())]
@@ -38,7 +38,7 @@ from absl import logging
 from tfx_bsl.coders import example_coder
 
 DEFAULT_SPLITS: Mapping[str, str] = {"train": "train", "eval": "test"}
-DEFAULT_BUILDER_MODULES: tuple[str, ...] = ("zoo.datasets",)
+DEFAULT_BUILDER_MODULES: tuple[str, ...] = ("datasets",)
 FILE_PREFIX = "data_tfrecord"  # Stock ExampleGen's file prefix.
 FILE_SUFFIX = ".gz"
 SPLIT_DIR_PREFIX = "Split-"  # Stock `artifact_utils.get_split_uri` layout.

@@ -11,7 +11,7 @@ Generation is deterministic (fixed seeds); test sources never occur in train.
 The TFDS builder ``zoo_dates`` has the features ``source`` and ``target``::
 
     import tensorflow_datasets as tfds
-    from zoo.datasets import dates  # registers the builder
+    from datasets import dates  # registers the builder
     ds = tfds.load("zoo_dates", split="train", data_dir=...)
 """
 
@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import tensorflow_datasets as tfds
 
-from zoo.datasets import is_registered
+from datasets import is_registered
 
 FIRST, LAST = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
 TRAIN_SIZE, TEST_SIZE = 10000, 1000

@@ -9,7 +9,7 @@ it needs no network. Pixels are rescaled from 0..16 to 0..255 and stored as an
 Example:
 
 >>> import tensorflow_datasets as tfds
->>> import zoo.datasets  # registers `digits`
+>>> import datasets  # registers `digits`
 >>> tfds.builder_cls("digits").VERSION
 Version('1.0.0')
 """
@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 import tensorflow_datasets as tfds
 
-from zoo.datasets import is_registered
+from datasets import is_registered
 
 IMAGE_SHAPE = (8, 8, 1)
 NUM_CLASSES = 10
@@ -55,7 +55,7 @@ _HOMEPAGE = "https://archive.ics.uci.edu/dataset/80/optical+recognition+of+handw
 @functools.lru_cache(maxsize=1)
 def load_arrays() -> tuple[np.ndarray, np.ndarray]:
     """Returns ``(images, labels)``: uint8 ``(1797, 8, 8, 1)`` in 0..255 and int64 ``(1797,)``."""
-    from sklearn.datasets import load_digits  # Lazy: keeps `import zoo.datasets` cheap.
+    from sklearn.datasets import load_digits  # Lazy: keeps `import datasets` cheap.
 
     bunch = load_digits()
     scaled = np.rint(bunch.images * (255.0 / SOURCE_MAX_VALUE))

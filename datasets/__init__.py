@@ -2,7 +2,7 @@
 
 Importing this package registers every builder in it with TFDS, so that
 ``tfds.builder('digits')`` works; ``TfdsExampleGen`` imports it by default
-(``builder_modules=['zoo.datasets']``). Local builders read data bundled with
+(``builder_modules=['datasets']``). Local builders read data bundled with
 installed packages and never download.
 
 A builder module may be executed twice (pytest's importlib mode re-runs a
@@ -22,6 +22,6 @@ def is_registered(name: str) -> bool:
     return True
 
 
-from zoo.datasets import dates, digits, reviews
+from datasets import dates, digits, reviews
 
 __all__ = ["dates", "digits", "is_registered", "reviews"]

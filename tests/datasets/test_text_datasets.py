@@ -1,4 +1,4 @@
-"""The offline TFDS builders (zoo/datasets/reviews.py, dates.py) and the real datasets' loading path."""
+"""The offline TFDS builders (datasets/reviews.py, dates.py) and the real datasets' loading path."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from zoo.datasets import dates, reviews
+from datasets import dates, reviews
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from components.tfds_example_gen import (
     to_tf_example,
     write_tfds_examples,
 )
-from zoo.datasets import digits
+from datasets import digits
 
 NUM_DIGITS = 1797
 
@@ -338,7 +338,7 @@ def test_builder_outside_builder_modules_counts_as_remote(tmp_path):
     from tests.fixtures import drifted_digits  # Registers `drifted_digits`.
 
     with pytest.raises(DatasetNotAvailableError, match="'drifted_digits' is not prepared"):
-        load_builder("drifted_digits", data_dir=str(tmp_path), builder_modules=["zoo.datasets"])
+        load_builder("drifted_digits", data_dir=str(tmp_path), builder_modules=["datasets"])
     builder = load_builder(
         "drifted_digits", data_dir=str(tmp_path), builder_modules=[drifted_digits.__name__]
     )
@@ -408,7 +408,7 @@ def test_executor_do_writes_an_examples_artifact(digits_builder, data_dir, tmp_p
         "version": "1.0.0",
         "data_dir": data_dir,
         "splits": json.dumps({"train": "train", "eval": "test[:50%]"}),
-        "builder_modules": json.dumps(["zoo.datasets"]),
+        "builder_modules": json.dumps(["datasets"]),
         "allow_download": False,
         "num_shards": 1,
     }
@@ -439,10 +439,10 @@ def test_component_serialises_parameters():
     )
     props = gen.exec_properties
     assert json.loads(props["splits"]) == {"train": "train[:90%]", "eval": "train[90%:]"}
-    assert json.loads(props["builder_modules"]) == ["zoo.datasets"]
+    assert json.loads(props["builder_modules"]) == ["datasets"]
     assert props["allow_download"] is False and props["num_shards"] == 2
     assert gen.outputs["examples"].type_name == "Examples"
     with pytest.raises(ValueError, match="num_shards"):
         TfdsExampleGen(dataset="digits", num_shards=0)
     with pytest.raises(TypeError, match="list of module names"):
-        TfdsExampleGen(dataset="digits", builder_modules="zoo.datasets")
+        TfdsExampleGen(dataset="digits", builder_modules="datasets")

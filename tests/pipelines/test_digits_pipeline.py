@@ -43,7 +43,7 @@ def _heldout_digits():
     import tensorflow as tf
     import tensorflow_datasets as tfds
 
-    import zoo.datasets  # noqa: F401  (registers 'digits')
+    import datasets  # noqa: F401  (registers 'digits')
     images, labels, serialized = [], [], []
     for row in tfds.as_numpy(tfds.builder("digits").as_dataset(split="test")):
         pixels = row["image"].reshape(-1).astype(np.int64)

@@ -21,7 +21,7 @@ The TFDS builder ``zoo_reviews`` has the features of ``imdb_reviews``
 (``text``, ``label`` with names ``neg``/``pos``)::
 
     import tensorflow_datasets as tfds
-    from zoo.datasets import reviews  # registers the builder
+    from datasets import reviews  # registers the builder
     ds = tfds.load("zoo_reviews", split="train", data_dir=...)
 """
 
@@ -33,7 +33,7 @@ from typing import ClassVar
 
 import tensorflow_datasets as tfds
 
-from zoo.datasets import is_registered
+from datasets import is_registered
 
 POSITIVE = ("great", "wonderful", "brilliant", "superb", "excellent", "delightful", "moving",
             "gripping", "charming", "clever", "beautiful", "fantastic")
