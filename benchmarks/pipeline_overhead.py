@@ -41,8 +41,8 @@ def bare_fit_seconds(epochs: int | None) -> tuple[float, float]:
     import numpy as np
     import tensorflow_datasets as tfds
 
-    import models
     import datasets  # noqa: F401
+    import models
     from models.base import DataSpec, FeatureInfo
     from pipelines import registry
 

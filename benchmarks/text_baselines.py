@@ -125,8 +125,8 @@ def dates(args: argparse.Namespace, workdir: str) -> None:
 
     import models
     from components.transforms import translation
-    from models.seq2seq import decode, exact_match
     from datasets import dates as corpus
+    from models.seq2seq import decode, exact_match
 
     raw_spec = {"source": tf.io.FixedLenFeature([], tf.string), "target": tf.io.FixedLenFeature([], tf.string)}
     start = time.time()

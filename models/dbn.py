@@ -24,8 +24,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import types
 import math
+import types
 from collections.abc import Mapping, Sequence
 from typing import Any
 
