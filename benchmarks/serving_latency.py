@@ -21,7 +21,7 @@ time (one row alone vs a row of a full batch), never transport time.
 
 Point it at another server speaking TF Serving's APIs (real TF Serving from
 ``serving/deploy``) with ``--target_grpc host:8500 --target_rest http://host:8501``.
-Without ``--model_base_path`` a tiny generated model (serving.toy_model) is used.
+Without ``--model_base_path`` a tiny generated model (tests.fixtures.toy_model) is used.
 """
 
 from __future__ import annotations
@@ -312,10 +312,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from serving import batching, toy_model  # pylint: disable=import-outside-toplevel
+    from serving import batching
     from serving.cli import read_examples  # pylint: disable=import-outside-toplevel
     from serving.manager import numeric_subdirs  # pylint: disable=import-outside-toplevel
     from serving.servable import Servable  # pylint: disable=import-outside-toplevel
+    from tests.fixtures import toy_model
 
     tmp = tempfile.TemporaryDirectory(prefix="serving_bench_")
     if not args.model_base_path:

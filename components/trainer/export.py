@@ -22,8 +22,8 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
+from components.trainer.signatures import add_classify_regress_signatures
 from models.base import CLASSIFICATION, DataSpec, ModelFamily, Signature
-from serving.signatures import add_classify_regress_signatures
 
 
 def _single_value(shape: Any) -> bool:

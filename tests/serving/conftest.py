@@ -1,26 +1,12 @@
-"""Fixtures: tiny toy SavedModels (several versions) and servers on free loopback ports."""
+"""Fixtures: servers on free loopback ports over the toy model (tests/conftest.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from serving import config as config_lib
-from serving import toy_model
 from serving.client import GrpcClient, RestClient
 from serving.server import ModelServer
-
-VERSIONS = (1, 2, 3)
-
-
-@pytest.fixture(scope="session")
-def toy_base(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A model base path with versions 1, 2, 3 (weights seeded by the version)."""
-    base = str(tmp_path_factory.mktemp("models") / "toy")
-    for version in VERSIONS:
-        toy_model.write_toy_model(base, version)
-    return base
-
 
 MODELS_CONFIG = """
 model_config_list {{
@@ -59,8 +45,3 @@ def grpc_client(server: ModelServer) -> GrpcClient:
     client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
     yield client
     client.close()
-
-
-@pytest.fixture(scope="session")
-def images() -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 17, (5, toy_model.NUM_PIXELS)).astype(np.int64)

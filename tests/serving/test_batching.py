@@ -7,10 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from serving import batching, toy_model
+from serving import batching
 from serving import config as config_lib
 from serving.client import RestClient, b64
 from serving.server import ModelServer
+from tests.fixtures import toy_model
 
 
 def test_parse_batching_parameters_file_format():

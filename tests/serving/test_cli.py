@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from serving import cli, toy_model
+from serving import cli
+from tests.fixtures import toy_model
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving import toy_model
 from serving.client import model_spec
 from serving.errors import ServingError
+from tests.fixtures import toy_model
 
 
 def test_predict_examples_and_raw(grpc_client, images):

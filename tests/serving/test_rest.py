@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pytest
 
-from serving import toy_model
 from serving.client import b64
+from tests.fixtures import toy_model
 
 EXPECTED_STATES = {"latest": ["3"], "latest2": ["3", "2"], "pinned": ["2"], "all": ["3", "2", "1"]}
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from serving import config as config_lib
-from serving import toy_model
 from serving.client import GrpcClient, RestClient
 from serving.manager import ModelManager
 from serving.servable import is_complete_version
 from serving.server import ModelServer
-from serving.toy_model import copy_version
+from tests.fixtures import toy_model
+from tests.fixtures.toy_model import copy_version
 
 
 def _served_seed(probabilities: np.ndarray, images: np.ndarray) -> int:

@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 
-from serving import signatures, toy_model
+from components.trainer import signatures
+from tests.fixtures import toy_model
 
 
 def test_added_signature_defs_follow_tf_serving_conventions(toy_base):

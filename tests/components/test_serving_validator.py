@@ -13,7 +13,7 @@ from tfx.types import standard_artifacts
 
 from components.serving_validator import executor
 from components.serving_validator.component import ServingValidator
-from serving import toy_model
+from tests.fixtures import toy_model
 
 
 def _examples_artifact(root, records):
