@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine:
 #   make run    - builds .venv (Python 3.10, uv) and runs the default pipeline
-#   make test   - builds .venv and runs the test suite
+#   make test   - builds .venv and runs the test suite (make test-fast: without the end-to-end pipelines)
 SHELL := /bin/bash
 # The first Python 3.10 that really runs (a pyenv shim may exist without it).
 PY310 ?= $(shell for p in $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.10.*/bin/python3.10 2>/dev/null) \
@@ -11,7 +11,7 @@ export TMPDIR := $(CURDIR)/.tmp
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test env lint clean-outputs
+.PHONY: run test test-fast env lint clean-outputs
 
 env: $(VENV)/.installed
 
@@ -25,7 +25,8 @@ $(VENV)/.installed: setup.py constraints.txt
 	  { "$(PY310)" -m venv .tools && .tools/bin/pip install -q uv; }
 	@UV=$$(command -v uv || echo .tools/bin/uv); \
 	  $$UV venv -q --allow-existing -p "$(PY310)" $(VENV) && \
-	  $$UV pip install -q -p $(VENV)/bin/python -c constraints.txt -e '.[dev]'
+	  $$UV pip install -q --compile-bytecode -p $(VENV)/bin/python -c constraints.txt -e '.[dev]' && \
+	  $(VENV)/bin/python -m compileall -q -j 0 components datasets models pipelines serving zoo >/dev/null
 	@touch $@
 
 run: env
@@ -33,6 +34,10 @@ run: env
 
 test: env
 	$(VENV)/bin/python -m pytest -q
+
+# The edit loop: everything but the end-to-end pipeline runs (a few minutes).
+test-fast: env
+	$(VENV)/bin/python -m pytest -q -m "not pipeline"
 
 lint: env
 	$(VENV)/bin/ruff check .
