@@ -11,17 +11,22 @@ folder holds everything a run writes::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from pipelines.config import PipelineConfig
 
 RUNNERS = ("local", "beam")
 # In-process Beam: the fastest choice for small data on a laptop or a 2-core CI box.
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# Set while a run's output is redirected: the file descriptor of the real terminal,
+# for progress bars of long steps (the Trainer's epochs).
+PROGRESS_FD_ENV = "ZOO_PROGRESS_FD"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,20 +47,70 @@ class Paths:
     def reports(self, name: str) -> str:
         return os.path.join(self.output, "reports", name)
 
+    @property
+    def runs(self) -> str:
+        """Run history kept beside ML Metadata: last successful run, skipped runs."""
+        return os.path.join(self.output, "runs")
+
+    def log(self, name: str, started: float) -> str:
+        """The log file of one run: everything a quiet run does not print."""
+        return os.path.join(self.output, "logs", name, time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+                            + ".log")
+
 
 class _Progress(logging.Handler):
-    """Turns the orchestrator's 'Component X is running/finished' logs into progress lines."""
+    """Turns the orchestrator's logs into one line per component: its state and seconds."""
 
-    def __init__(self, start: float, echo) -> None:
+    def __init__(self, echo: Callable[[str], None]) -> None:
         super().__init__(logging.INFO)
-        self.start, self.echo = start, echo
+        self.echo = echo
+        self.started: dict[str, float] = {}
+        self.state = "ran"
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        for marker, verb in ((" is running.", "running"), (" is finished.", "done")):
-            if message.startswith("Component ") and message.endswith(marker):
-                node = message[len("Component "):-len(marker)]
-                self.echo(f"[{time.time() - self.start:6.1f}s] {node} {verb}")
+        if message.startswith("Component ") and message.endswith(" is running."):
+            self.started[message[len("Component "):-len(" is running.")]] = time.time()
+            self.state = "ran"
+        elif message.startswith("A cached execution"):
+            self.state = "cached"
+        elif message.startswith("Skipping execution"):
+            self.state = "skipped"
+        elif message.startswith("Component ") and message.endswith(" is finished."):
+            node = message[len("Component "):-len(" is finished.")]
+            seconds = time.time() - self.started.pop(node, time.time())
+            self.echo(f"  {node:32s} {self.state:7s} {seconds:6.1f}s")
+
+
+@contextlib.contextmanager
+def quiet_output(log_path: str | None) -> Iterator[Callable[[str], None]]:
+    """Sends everything written to file descriptors 1 and 2 (TensorFlow's C++
+    start-up lines, Python warnings, absl and Beam logs, Keras' epoch lines)
+    to ``log_path`` and yields a function that prints to the real terminal.
+    With ``log_path=None`` nothing is redirected."""
+    if log_path is None:
+        yield lambda line: print(line, flush=True)
+        return
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    with open(log_path, "ab", buffering=0) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        os.environ[PROGRESS_FD_ENV] = str(terminal.fileno())
+        try:
+            yield lambda line: print(line, file=terminal, flush=True)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.environ.pop(PROGRESS_FD_ENV, None)
+            for fd in saved:
+                os.close(fd)
+            terminal.close()
 
 
 def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
@@ -77,13 +132,13 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
     tfds.disable_progress_bar()
     pipeline = create_pipeline(config, paths.pipeline_root(config.name), paths.metadata,
                                paths.serving, beam_args, enable_cache)
-    # The orchestrator logs its progress at INFO: turn that into progress lines,
-    # and let only warnings through to stderr.
+    # The orchestrator logs its progress at INFO: turn that into one line per
+    # component, and send every log line to stderr (the run's log file when quiet).
     logger = absl_logging.get_absl_logger()
     absl_logging.set_verbosity(absl_logging.INFO)
-    warnings = logging.StreamHandler()
-    warnings.setLevel(logging.WARNING)
-    handlers = [_Progress(time.time(), echo), warnings]
+    everything = logging.StreamHandler(sys.stderr)
+    everything.setLevel(logging.INFO)
+    handlers = [_Progress(echo), everything]
     for handler in handlers:
         logger.addHandler(handler)
     logger.propagate = False

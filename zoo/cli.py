@@ -8,6 +8,7 @@ Exit codes: 0 success (pushed, or already serving that very model),
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -58,11 +59,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    _quiet_tensorflow()
+def _configured(args: argparse.Namespace):
+    """The pipeline's config with the command line's overrides applied."""
     from pipelines import registry
-    from pipelines.runner import DEFAULT_BEAM_ARGS, Paths, run_pipeline
-    from pipelines.runs import load_runs
 
     config = registry.get(args.pipeline)
     hparams = dict(args.hparam or [])
@@ -71,37 +70,68 @@ def cmd_run(args: argparse.Namespace) -> int:
     if hparams:
         config = config.with_overrides(hparams=hparams)
     if args.dataset or args.builder_module:
-        import dataclasses
         name, _, version = (args.dataset or config.dataset.name).partition(":")
         config = config.with_overrides(dataset=dataclasses.replace(
             config.dataset, name=name, version=version or None,
             builder_modules=tuple(config.dataset.builder_modules) + tuple(args.builder_module or ())))
-    paths = Paths(os.path.abspath(args.output))
-    print(f"running pipeline '{config.name}' ({args.runner} runner) into {paths.output}", flush=True)
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipelines.run_key import RunHistory, Success, nothing_to_do, run_key
+    from pipelines.runner import DEFAULT_BEAM_ARGS, Paths, quiet_output, run_pipeline
+
     start = time.time()
-    try:
-        run_pipeline(config, paths, args.runner, args.beam_arg or DEFAULT_BEAM_ARGS,
-                     enable_cache=not args.no_cache)
-    except Exception as error:
-        if args.debug:
-            raise
+    config = _configured(args)
+    paths = Paths(os.path.abspath(args.output))
+    history = RunHistory(paths.runs)
+    reasons = ["--force" if args.force else "--no-cache"]
+    if not (args.force or args.no_cache):
+        last, reasons = nothing_to_do(config, history)
+        if last is not None:
+            history.record_skip(config.name, start, time.time() - start, last)
+            print(f"nothing changed since run {last.run_id}: version {last.served_version} is served "
+                  f"({last.served_path}); --force runs anyway")
+            return 0
+    key = run_key(config)
+    log_path = None if args.verbose else paths.log(config.name, start)
+    print(f"running pipeline '{config.name}' ({args.runner} runner, {'; '.join(reasons)}) into {paths.output}",
+          flush=True)
+    with quiet_output(log_path) as echo:
+        try:
+            run_pipeline(config, paths, args.runner, args.beam_arg or DEFAULT_BEAM_ARGS,
+                         enable_cache=not args.no_cache, echo=echo)
+            error = None
+        except Exception as exc:  # reported below, once the terminal is ours again
+            if args.debug:
+                raise
+            error = exc
+    if error is not None:
         print(f"error: pipeline '{config.name}' failed: {_explain(error)}", file=sys.stderr)
+        if log_path:
+            print(f"log: {log_path}", file=sys.stderr)
         return EXIT_FAILED
+    from pipelines.runs import load_runs
+
     record = load_runs(paths.metadata, config.name)[-1]
-    print(f"\nrun {record.run_id}: {record.status} in {time.time() - start:.1f}s")
-    for step in record.steps:
-        print(f"  {step.node:32s} {step.state:7s} {step.seconds:6.1f}s")
+    print(f"run {record.run_id}: {record.status} in {time.time() - start:.1f}s")
     for name, value in sorted(record.metrics.items()):
         print(f"  metric {name} = {value:.4f}")
     if args.report:
         from pipelines.report import write_report
         print(f"report: {write_report(record, paths, config)}")
+    if log_path:
+        print(f"log: {log_path}")
     push = record.push
-    if push.get("pushed"):
-        print(f"PUSHED version {push['pushed_version']} to {push['pushed_destination']}")
-        return 0
     if push.get("pushed_version"):
-        print(f"NOT PUSHED AGAIN: {push.get('push_reason')} ({push.get('pushed_destination')})")
+        history.record_success(config.name, Success(
+            record.run_id, dataclasses.replace(key, dataset=run_key(config).dataset),
+            str(push["pushed_version"]), push.get("pushed_destination", ""), time.time()))
+        if push.get("pushed"):
+            print(f"PUSHED version {push['pushed_version']} to {push['pushed_destination']}")
+        else:
+            print(f"NOT PUSHED AGAIN: {push.get('push_reason')} ({push.get('pushed_destination')})")
         return 0
     reasons = [r for r in (push.get("push_reason"), record.not_blessed_reasons) if r]
     print(f"NOT PUSHED: {': '.join(reasons) or 'the model was not blessed'}")
@@ -109,16 +139,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from pipelines.run_key import RunHistory
     from pipelines.runner import Paths
     from pipelines.runs import load_runs
+
+    paths = Paths(os.path.abspath(args.output))
     try:
-        runs = load_runs(Paths(os.path.abspath(args.output)).metadata, args.pipeline)
+        runs = load_runs(paths.metadata, args.pipeline)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"{'started':19s}  {'pipeline':10s} {'status':10s} {'time':>7s} {'ran':>3s} {'cached':>6s}  "
-          f"{'blessed':7s} {'pushed':14s} metrics")
-    for run in runs[-args.last:]:
+    rows = []
+    for run in runs:
         ran = sum(s.state == "ran" for s in run.steps)
         cached = sum(s.state == "cached" for s in run.steps)
         push = run.push
@@ -126,8 +158,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
                   f"same v{push['pushed_version']}" if push.get("pushed_version") else "no")
         blessed = {True: "yes", False: "no", None: "-"}[run.blessed]
         metrics = " ".join(f"{k}={v:.4f}" for k, v in sorted(run.metrics.items()) if k != "example_count")
-        print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(run.started))}  {run.pipeline:10s} "
-              f"{run.status:10s} {run.seconds:6.1f}s {ran:3d} {cached:6d}  {blessed:7s} {pushed:14s} {metrics}")
+        rows.append((run.started, run.pipeline, run.status, run.seconds, f"{ran:3d} {cached:6d}", blessed, pushed,
+                     metrics))
+    for skip in RunHistory(paths.runs).skipped(args.pipeline):
+        rows.append((skip["started"], skip["pipeline"], "no-op", skip["seconds"], f"{0:3d} {0:6d}", "-",
+                     f"same v{skip['served_version']}", f"nothing changed since {skip['same_as']}"))
+    print(f"{'started':19s}  {'pipeline':10s} {'status':10s} {'time':>7s} {'ran':>3s} {'cached':>6s}  "
+          f"{'blessed':7s} {'pushed':14s} metrics")
+    for started, pipeline, status, seconds, counts, blessed, pushed, metrics in sorted(rows)[-args.last:]:
+        print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}  {pipeline:10s} "
+              f"{status:10s} {seconds:6.1f}s {counts}  {blessed:7s} {pushed:14s} {metrics}")
     return 0
 
 
@@ -152,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--beam-arg", action="append", metavar="ARG",
                      help="a Beam pipeline argument, repeatable (default: in-process DirectRunner)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
+    run.add_argument("--force", action="store_true",
+                     help="run the pipeline even when nothing it depends on changed since its last success")
+    run.add_argument("--verbose", action="store_true",
+                     help="print everything (TensorFlow, Beam, TFX logs) instead of writing it to the run's log")
     run.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report")
     run.add_argument("--debug", action="store_true", help="show the full traceback on failure")
     run.set_defaults(func=cmd_run)
