@@ -18,18 +18,19 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 import models
-from components.evaluator.component import RecordingEvaluator
+from components.evaluator import blessing
+from components.evaluator.component import CONFUSION_MATRIX_PLOT, RecordingEvaluator
+from components.evaluator.component import METRICS as TFMA_METRICS
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
 from components.generative_evaluator.component import GenerativeEvaluator
-from components.generative_evaluator.metrics import HIGHER_IS_BETTER
 from components.pusher.component import ServingPusher
 from components.seq2seq_evaluator.component import Seq2seqEvaluator
 from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
-from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ
+from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ, ModelFamily
 from pipelines import nodes
-from pipelines.config import PipelineConfig, Threshold
+from pipelines.config import PipelineConfig
 
 TRAINER_RUN_FN = "components.trainer.module.run_fn"
 
@@ -38,21 +39,18 @@ def _camel(metric: str) -> str:
     return re.sub(r"(?:^|_)([a-z0-9])", lambda m: m.group(1).upper(), metric)
 
 
-def _metric_config(threshold: Threshold) -> tfma.MetricConfig:
-    bounds = {}
-    if threshold.lower_bound is not None:
-        bounds["lower_bound"] = {"value": threshold.lower_bound}
-    if threshold.upper_bound is not None:
-        bounds["upper_bound"] = {"value": threshold.upper_bound}
+def _metric_config(metric: str, thresholds: blessing.Thresholds) -> tfma.MetricConfig:
+    bounds = {key: {"value": value} for key, value in thresholds.bounds.get(metric, {}).items()}
     change = None
-    if threshold.no_regression:
-        direction = (tfma.MetricDirection.HIGHER_IS_BETTER if threshold.higher_is_better
-                     else tfma.MetricDirection.LOWER_IS_BETTER)
-        slack = -1e-10 if threshold.higher_is_better else 1e-10
-        change = tfma.GenericChangeThreshold(direction=direction, absolute={"value": slack})
+    if metric in thresholds.no_regression:
+        higher = thresholds.higher_is_better[metric]
+        slack = thresholds.no_regression[metric] or 1e-10  # an exact tie passes
+        change = tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER if higher else tfma.MetricDirection.LOWER_IS_BETTER,
+            absolute={"value": -slack if higher else slack})
     # Thresholds apply to the overall slice only, never to each label slice.
     return tfma.MetricConfig(
-        class_name=_camel(threshold.metric),
+        class_name=_camel(metric),
         per_slice_thresholds=[tfma.PerSliceMetricThreshold(
             slicing_specs=[tfma.SlicingSpec()],
             threshold=tfma.MetricThreshold(
@@ -61,45 +59,47 @@ def _metric_config(threshold: Threshold) -> tfma.MetricConfig:
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """TFMA config for a classifier: thresholds on the overall slice, label slices reported."""
+    """TFMA config for a classifier: thresholds on the overall slice, label slices reported,
+    and the confusion matrix the Evaluator writes as a figure for the report.
+
+    A threshold on a metric whose direction the project knows (``components.evaluator.component.METRICS``)
+    that says otherwise fails here, when the pipeline is built.
+    """
+    thresholds = blessing.parse_thresholds(config.thresholds, TFMA_METRICS, any_metric=True)
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(label_key=config.label_key, signature_name="serving_default",
                                     prediction_key="probabilities")],
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f])
                                               for f in config.slice_features],
-        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount")]
-                                        + [_metric_config(t) for t in config.thresholds])])
+        metrics_specs=[tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name="ExampleCount"),
+                                                 tfma.MetricConfig(class_name=CONFUSION_MATRIX_PLOT)]
+                                        + [_metric_config(m, thresholds) for m in thresholds.metrics])])
 
 
-def generative_thresholds(thresholds: Sequence[Threshold]) -> dict:
-    """The GenerativeEvaluator's form of the config's thresholds.
+def _evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline, pipeline_root: str):
+    """The evaluator that judges a family's task; every one writes a ModelBlessing.
 
-    The evaluator knows each metric's direction; a threshold that says otherwise fails here.
+    The project's own evaluators pick the signatures they call by the roles the
+    family declares, and check the thresholds against the metrics they know
+    (an unknown metric or a contradicting direction fails here).
     """
-    for t in thresholds:
-        if t.metric in HIGHER_IS_BETTER and t.higher_is_better != HIGHER_IS_BETTER[t.metric]:
-            raise ValueError(f"threshold on '{t.metric}' has higher_is_better={t.higher_is_better}, but for the "
-                             f"evaluator {'higher' if HIGHER_IS_BETTER[t.metric] else 'lower'} is better")
-    spec: dict = {t.metric: {k: v for k, v in (("lower_bound", t.lower_bound), ("upper_bound", t.upper_bound))
-                             if v is not None} for t in thresholds}
-    spec["no_regression"] = [t.metric for t in thresholds if t.no_regression]
-    return spec
-
-
-def _evaluator(config: PipelineConfig, task: str, examples, model, baseline, pipeline_root: str):
-    """The evaluator that judges a family's task; every one writes a ModelBlessing."""
+    task, roles, options = family.task, dict(family.signature_roles), config.transform_config
     if task == CLASSIFICATION:
         return RecordingEvaluator(examples=examples, model=model, baseline_model=baseline,
                                   eval_config=eval_config(config), example_splits=["eval"])
     if task == GENERATIVE:
         return GenerativeEvaluator(model=model, examples=examples, baseline_model=baseline,
-                                   thresholds=generative_thresholds(config.thresholds),
+                                   thresholds=config.thresholds, signature_roles=roles,
+                                   image_key=options.get("image_key", "image"),
                                    label_key=config.label_key or "label",
+                                   image_scale=float(options.get("max_value", 255)),
+                                   image_shape=options.get("image_shape"),
                                    cache_dir=os.path.join(pipeline_root, "reference_classifier"))
     if task == SEQ2SEQ:
         return Seq2seqEvaluator(model=model, examples=examples, baseline_model=baseline,
-                                target_key=config.label_key, thresholds=generative_thresholds(config.thresholds),
-                                char_level=config.transform_config.get("tokenizer") == "char")
+                                target_key=config.label_key, source_key=options.get("source_key", "source"),
+                                thresholds=config.thresholds, signature_roles=roles,
+                                char_level=options.get("target_tokenizer", options.get("tokenizer")) == "char")
     raise NotImplementedError(f"no evaluator for task '{task}'; known: {CLASSIFICATION}, {GENERATIVE}, {SEQ2SEQ}")
 
 
@@ -153,7 +153,7 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(nodes.BASELINE_RESOLVER)
 
-    evaluator = _evaluator(config, family.task, example_gen.outputs["examples"], trainer.outputs["model"],
+    evaluator = _evaluator(config, family, example_gen.outputs["examples"], trainer.outputs["model"],
                            baseline.outputs["model"], pipeline_root).with_id(nodes.EVALUATOR)
 
     # TFX's InfraValidator needs Docker or Kubernetes; this check loads the

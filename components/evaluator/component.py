@@ -1,39 +1,131 @@
-"""The stock TFX Evaluator, plus its verdict recorded in ML Metadata.
+"""The stock TFX Evaluator (TFMA), plus its verdict in ML Metadata and its figures.
 
-After TFMA runs, the overall-slice metrics of the candidate model become
-float custom properties ``metric:<name>`` of the ``evaluation`` artifact, and
-the reasons a model was not blessed become the ``blessing`` artifact's
-``not_blessed_reasons`` string, so ``zoo runs`` and the CLI can say what
-happened from ML Metadata alone.
+TFMA evaluates, validates and writes the blessing, as in any TFX pipeline;
+then this executor records the verdict with :mod:`components.evaluator.blessing`
+(the overall-slice metrics of the candidate model as ``metric:<name>``
+properties of the ``evaluation`` artifact, the failed thresholds as the
+``blessing``'s ``not_blessed_reasons``), writes ``metrics.json`` like every
+evaluator of the project, and writes the report's figures
+(``components/figures.py``) read back from TFMA's own output, nothing
+recomputed:
+
+* ``confusion_matrix``: TFMA's ``MultiClassConfusionMatrixPlot`` of the
+  candidate on the overall slice (the EvalConfig must ask for it, as
+  ``pipelines/factory.py`` does);
+* ``metrics_per_slice``: a table of the candidate's metrics on every slice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import tensorflow_model_analysis as tfma
+from absl import logging
 from tfx.components.evaluator import component as stock_component
 from tfx.components.evaluator import executor as stock_executor
 from tfx.dsl.components.base import executor_spec
 from tfx.types import artifact_utils, standard_component_specs
 
-from components.evaluator.verdict import record_verdict
+from components.evaluator import blessing
+from components.evaluator.blessing import HIGHER, LOWER
+from components.figures import Figure, write_figures
+
+# The directions of the TFMA metrics the project thresholds. TFMA computes many
+# more: thresholds may name any (``parse_thresholds(..., any_metric=True)``), but
+# one of these with the wrong direction fails when the pipeline is built.
+METRICS = {
+    "sparse_categorical_accuracy": HIGHER,
+    "categorical_accuracy": HIGHER,
+    "binary_accuracy": HIGHER,
+    "accuracy": HIGHER,
+    "auc": HIGHER,
+    "precision": HIGHER,
+    "recall": HIGHER,
+    "sparse_categorical_crossentropy": LOWER,
+    "categorical_crossentropy": LOWER,
+    "binary_crossentropy": LOWER,
+    "mean_squared_error": LOWER,
+    "mean_absolute_error": LOWER,
+}
+CONFUSION_MATRIX_PLOT = "MultiClassConfusionMatrixPlot"
+CANDIDATE_NAMES = ("", "candidate")
+BASELINE_NAME = "baseline"
 
 
-def overall_metrics(output_uri: str) -> dict[str, float]:
-    """The candidate model's metrics on the overall slice."""
+def _values(metrics: Any, model_names: tuple[str, ...]) -> dict[str, float]:
+    return {item.key.name: item.value.double_value.value for item in metrics.metric_keys_and_values
+            if not item.key.is_diff and item.key.model_name in model_names and item.value.HasField("double_value")}
+
+
+def overall_metrics(output_uri: str, model_names: tuple[str, ...] = CANDIDATE_NAMES) -> dict[str, float]:
+    """The metrics on the overall slice of the candidate (or of ``model_names``)."""
     for metrics in tfma.load_metrics(output_uri):
-        if metrics.slice_key.single_slice_keys:
-            continue
-        values = {}
-        for item in metrics.metric_keys_and_values:
-            key = item.key
-            if key.is_diff or key.model_name not in ("", "candidate"):
-                continue
-            if item.value.HasField("double_value"):
-                values[key.name] = item.value.double_value.value
-        return values
+        if not metrics.slice_key.single_slice_keys:
+            return _values(metrics, model_names)
     return {}
+
+
+def _slice_name(slice_key: Any) -> str:
+    keys = []
+    for key in slice_key.single_slice_keys:
+        value = getattr(key, key.WhichOneof("kind"))
+        keys.append(f"{key.column} = {value.decode() if isinstance(value, bytes) else value}")
+    return ", ".join(keys) or "overall"
+
+
+def _slice_order(slice_key: Any) -> tuple:
+    return (len(slice_key.single_slice_keys),
+            tuple((k.column, getattr(k, k.WhichOneof("kind"))) for k in slice_key.single_slice_keys))
+
+
+def slice_table(output_uri: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): the candidate's double-valued metrics on every slice, overall first."""
+    per_slice = sorted(((m.slice_key, _values(m, CANDIDATE_NAMES)) for m in tfma.load_metrics(output_uri)),
+                       key=lambda s: _slice_order(s[0]))
+    names = sorted({name for _, values in per_slice for name in values})
+    rows = [[_slice_name(key)] + [f"{values[n]:.4g}" if n in values else "" for n in names]
+            for key, values in per_slice]
+    return ["slice", *names], rows
+
+
+def confusion_matrix(output_uri: str) -> np.ndarray | None:
+    """``[true, predicted]`` counts of TFMA's ``MultiClassConfusionMatrixPlot`` of the
+    candidate on the overall slice; ``None`` when TFMA wrote none."""
+    for plots in tfma.load_plots(output_uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for item in plots.plot_keys_and_values:
+            matrices = item.value.multi_class_confusion_matrix_at_thresholds.matrices
+            if item.key.model_name not in CANDIDATE_NAMES or not matrices:
+                continue
+            entries = [(e.actual_class_id, e.predicted_class_id, e.num_weighted_examples)
+                       for e in matrices[0].entries]
+            size = 1 + max((max(a, p) for a, p, _ in entries), default=-1)
+            matrix = np.zeros((size, size), np.int64)
+            for actual, predicted, count in entries:
+                if actual >= 0 and predicted >= 0:  # -1: no prediction above the threshold
+                    matrix[actual, predicted] += int(round(count))
+            return matrix
+    return None
+
+
+def figures(output_uri: str) -> list[Figure]:
+    """The report's figures of a TFMA output folder."""
+    out = []
+    matrix = confusion_matrix(output_uri)
+    if matrix is not None and matrix.size:
+        accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+        out.append(Figure("confusion_matrix", "confusion_matrix", "Confusion matrix (eval split)",
+                          f"TFMA's confusion matrix of the candidate model on {matrix.sum()} eval examples: "
+                          f"accuracy {accuracy:.4f}.",
+                          {"counts": matrix}, {"classes": [str(c) for c in range(len(matrix))]}))
+    header, rows = slice_table(output_uri)
+    if rows and len(header) > 1:
+        out.append(Figure("metrics_per_slice", "table", "Metrics per slice",
+                          "TFMA's metrics of the candidate model on every slice of the eval split.",
+                          labels={"header": header, "rows": rows}))
+    return out
 
 
 def _bound(threshold: Any) -> str:
@@ -65,14 +157,23 @@ class Executor(stock_executor.Executor):
         super().Do(input_dict, output_dict, exec_properties)
         evaluation = artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY])
         blessings = output_dict.get(standard_component_specs.BLESSING_KEY)
+        verdict, blessed, reasons = None, None, []
         if blessings:
-            blessing, reasons = artifact_utils.get_single_instance(blessings), not_blessed_reasons(evaluation.uri)
-        else:
-            blessing, reasons = None, []
-        record_verdict(evaluation, blessing, overall_metrics(evaluation.uri), reasons)
+            verdict = artifact_utils.get_single_instance(blessings)
+            if verdict.has_custom_property("blessed"):  # TFMA validated (thresholds were configured)
+                blessed = bool(verdict.get_int_custom_property("blessed"))
+                reasons = not_blessed_reasons(evaluation.uri)
+        metrics = overall_metrics(evaluation.uri)
+        try:
+            write_figures(evaluation.uri, figures(evaluation.uri))
+        except Exception:  # the verdict stands without its figures
+            logging.exception("the report's figures could not be read from TFMA's output")
+        blessing.write_metrics(evaluation.uri, metrics, blessed=blessed,
+                               baseline=overall_metrics(evaluation.uri, (BASELINE_NAME,)) or None, reasons=reasons)
+        blessing.record_verdict(evaluation, verdict, metrics, reasons)
 
 
 class RecordingEvaluator(stock_component.Evaluator):
-    """``Evaluator`` whose verdict and metrics land in ML Metadata."""
+    """``Evaluator`` whose verdict and metrics land in ML Metadata and whose figures land beside TFMA's output."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

@@ -1,5 +1,5 @@
-"""Raw features of serialized tf.Examples, shared by the GenerativeEvaluator and
-the run report. TensorFlow only: no TFX import."""
+"""Raw features of serialized tf.Examples for the GenerativeEvaluator. TensorFlow
+only: no TFX import."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import tensorflow as tf
 
 
 def raw_features(serialized: Sequence[bytes], image_key: str, label_key: str) -> dict[str, np.ndarray]:
-    """``image`` ``(n, 64)`` and ``label`` ``(n,)`` int64 arrays of raw examples."""
+    """``image_key`` ``(n, pixels)`` and, where every example has one, ``label_key``
+    ``(n,)`` int64 arrays of raw examples."""
     parsed = [tf.train.Example.FromString(s).features.feature for s in serialized]
     out = {image_key: np.array([list(f[image_key].int64_list.value) for f in parsed], dtype=np.int64)}
     if all(label_key in f for f in parsed):

@@ -1,47 +1,62 @@
-"""Executor of the GenerativeEvaluator: evaluates a generative model through its
-exported serving signatures, checks the thresholds and writes the blessing.
+"""Executor of the GenerativeEvaluator: judges a generative model through its
+served signatures, picked by the roles the family declares (never guessed):
 
-The model kind is read from the SavedModel's signatures:
+* ``generate`` (a GAN; conditional when the signature takes ``label``):
+  ``fid`` between real and generated images on the reference classifier's
+  features, ``sample_confidence`` and, conditional only, ``class_consistency``.
+* ``encode`` with ``decode`` (a VAE): held-out ``neg_elbo`` (nats), its
+  ``reconstruction_nll`` and ``kl``, and ``fid``/``sample_confidence`` of
+  prior samples.
+* ``score`` (an autoencoder): ``roc_auc`` of the anomaly score between clean
+  and corrupted held-out images, and both mean scores.
 
-* ``generate`` (a GAN; conditional when it takes ``label``): ``fid`` between
-  real and generated digits on the reference classifier's features,
-  ``sample_confidence`` and, conditional only, ``class_consistency``.
-* ``decode`` with ``encode`` (a VAE): held-out ``neg_elbo`` (nats), its
-  ``reconstruction_nll`` and ``kl``, and ``fid``/``sample_confidence`` of prior
-  samples.
-* ``score`` (an autoencoder): ``roc_auc`` of the reconstruction error between
-  clean and corrupted held-out digits, and both mean errors.
-
-Signatures that take transformed features are looked up by name, then as
-``<name>_raw`` and ``serving_default``; one with a single string input is fed
-the serialized eval tf.Examples (so the Transform graph runs exactly as in
-serving), otherwise the raw features by input name.
+The reference classifier is a parameter (``reference``: the dotted path of a
+function returning :class:`~components.generative_evaluator.reference.ReferenceData`);
+it fixes the image shape and the classes the judge knows. Figures for the
+report (``components/figures.py``) are drawn from the candidate: generated
+samples (one row per class when conditional); prior samples, a latent
+traversal and reconstructions (VAE); clean-vs-corrupted score histograms and
+reconstructions (autoencoder). Thresholds, blessing and the verdict are
+:mod:`components.evaluator.blessing`'s, the flow :mod:`components.evaluator.base`'s.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
-from absl import logging
-from tfx import types
-from tfx.components.evaluator import constants
-from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
-from tfx.utils import io_utils, path_utils
 
-from components.evaluator.verdict import record_verdict
+from components.evaluator.base import EvaluatorExecutor, exec_property, json_property
+from components.evaluator.blessing import HIGHER, LOWER
+from components.evaluator.served import ServedModel
+from components.figures import Figure
 from components.generative_evaluator import metrics as gm
-from components.generative_evaluator import reference
+from components.generative_evaluator import reference as ref
 from components.generative_evaluator.examples import raw_features, with_images
-from serving.records import read_files
+from models.base import DECODE, ENCODE, GENERATE, SCORE
 
-METRICS_FILE = "metrics.json"
-BATCH = 256
+METRICS = {
+    "fid": LOWER,
+    "sample_confidence": HIGHER,
+    "class_consistency": HIGHER,
+    "neg_elbo": LOWER,
+    "reconstruction_nll": LOWER,
+    "kl": LOWER,
+    "roc_auc": HIGHER,
+    "clean_reconstruction_error": LOWER,
+    "corrupted_reconstruction_error": HIGHER,
+}
+
+GRID_SIDE = 8            # unconditional samples: an 8x8 grid
+SHOWN_EXAMPLES = 10      # columns of per-class grids and of reconstructions
+TRAVERSAL_STEPS = 9      # latent traversal: steps per varied dimension ...
+TRAVERSAL_LIMIT = 2.5    # ... over [-limit, limit]
+FIGURE_EXAMPLES = 300    # eval examples of the score histogram
+SCORE_OUTPUTS = ("score", "reconstruction_error")
 
 
 def default_cache_dir() -> str:
@@ -49,198 +64,283 @@ def default_cache_dir() -> str:
     return os.path.join(root, "tfx-model-zoo")
 
 
-# --------------------------------------------------------------------------- data
+@functools.lru_cache(maxsize=4)
+def _reference_layout(reference: str) -> tuple[tuple[int, ...], int]:
+    """(image shape, number of classes) of a reference's data."""
+    data = ref.load_reference(reference)
+    return data.image_shape, data.num_classes
 
 
-def read_examples(examples: types.Artifact, split: str) -> list[bytes]:
-    """The serialized tf.Examples of one split (gzip TFRecords)."""
-    uri = artifact_utils.get_split_uri([examples], split)
-    return read_files(os.path.join(uri, "*"),
-                      error=ValueError(f"no files in split {split!r} of the examples at {examples.uri}"))
+@dataclasses.dataclass(frozen=True)
+class EvalData:
+    """The eval split: serialized examples, raw pixels ``(n, pixels)``, images in
+    [0, 1] ``(n, *shape)`` and labels (``None`` without a label feature)."""
+
+    serialized: Sequence[bytes]
+    raw: np.ndarray
+    images: np.ndarray
+    labels: np.ndarray | None
+
+    def take(self, n: int) -> EvalData:
+        return EvalData(self.serialized[:n], self.raw[:n], self.images[:n],
+                        None if self.labels is None else self.labels[:n])
+
+    def shown(self) -> np.ndarray:
+        """Indices of the examples drawn: the first of each class where there are labels."""
+        if self.labels is None:
+            return np.arange(min(SHOWN_EXAMPLES, len(self.images)))
+        return np.unique(self.labels, return_index=True)[1][:SHOWN_EXAMPLES]
 
 
-# --------------------------------------------------------------------- signatures
+def _image_output(outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The ``image`` output of a signature (its only output otherwise)."""
+    if "image" in outputs:
+        return outputs["image"]
+    if len(outputs) != 1:
+        raise ValueError(f"signature outputs {sorted(outputs)} have no 'image'")
+    return next(iter(outputs.values()))
 
 
-class ServedModel:
-    """Calls the signatures of a loaded SavedModel in batches, on numpy."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.loaded = tf.saved_model.load(path)
-        self.signatures = self.loaded.signatures
-
-    def inputs(self, name: str) -> dict[str, tf.TensorSpec]:
-        return dict(self.signatures[name].structured_input_signature[1])
-
-    def call(self, name: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        fn, specs = self.signatures[name], self.inputs(name)
-        unknown = sorted(set(specs) - set(inputs))
-        if unknown:
-            raise ValueError(f"signature {name!r} needs inputs {unknown}; have {sorted(inputs)}")
-        size = len(next(iter(inputs.values())))
-        chunks: dict[str, list[np.ndarray]] = {}
-        for start in range(0, size, BATCH):
-            batch = {k: tf.constant(np.asarray(inputs[k][start:start + BATCH]), dtype=specs[k].dtype)
-                     for k in specs}
-            for key, value in fn(**batch).items():
-                chunks.setdefault(key, []).append(value.numpy())
-        return {key: np.concatenate(values) for key, values in chunks.items()}
-
-    def call_on_examples(self, name: str, needs: str, serialized: Sequence[bytes],
-                         raw: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Calls the feature-taking signature ``name`` (or its exported variants)
-        whose outputs include ``needs``."""
-        for candidate in (name, f"{name}_raw", "serving_default"):
-            if candidate not in self.signatures:
-                continue
-            if needs not in self.signatures[candidate].structured_outputs:
-                continue
-            specs = self.inputs(candidate)
-            if len(specs) == 1 and next(iter(specs.values())).dtype == tf.string:
-                return self.call(candidate, {next(iter(specs)): np.array(serialized, dtype=object)})
-            return self.call(candidate, {k: _reshape(raw[k], specs[k]) for k in specs if k in raw})
-        raise ValueError(f"no signature {name!r} with output {needs!r} in {self.path}; "
-                         f"signatures: {sorted(self.signatures)}")
-
-    def kind(self) -> str:
-        names = set(self.signatures)
-        if "generate" in names:
-            return "gan"
-        if {"decode", "encode"} <= names or {"decode", "encode_raw"} <= names:
-            return "vae"
-        if names & {"score", "score_raw"}:
-            return "autoencoder"
-        raise ValueError(f"cannot tell the generative model kind from signatures {sorted(names)}; expected "
-                         f"'generate' (GAN), 'encode'+'decode' (VAE) or 'score' (autoencoder)")
+def _score_output(outputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:
+    """The per-example anomaly score of a ``score`` signature's outputs."""
+    for key in SCORE_OUTPUTS:
+        if key in outputs:
+            return outputs[key].reshape(-1)
+    per_example = [k for k, v in outputs.items() if v.ndim == 1 or v.shape[1:] == (1,)]
+    if len(per_example) != 1:
+        raise ValueError(f"cannot tell the score among the outputs {sorted(outputs)} of {name!r}; "
+                         f"name it one of {SCORE_OUTPUTS}")
+    return outputs[per_example[0]].reshape(-1)
 
 
-def _reshape(values: np.ndarray, spec: tf.TensorSpec) -> np.ndarray:
-    shape = [d if d is not None else -1 for d in spec.shape.as_list()]
-    return values.reshape(shape) if shape and shape.count(-1) <= 1 else values
+def _latent(model: ServedModel, name: str) -> tuple[str, int]:
+    """(name, size) of the latent input of a ``generate``/``decode`` signature (its input other than ``label``)."""
+    latents = [(k, spec.shape[-1]) for k, spec in model.inputs(name).items() if k != "label"]
+    if len(latents) != 1 or latents[0][1] is None:
+        raise ValueError(f"signature {name!r} must take one latent vector (and optionally 'label'); "
+                         f"its inputs: {sorted(model.inputs(name))}")
+    return latents[0]
 
 
-# ------------------------------------------------------------------------ metrics
+def grid(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """``(rows, columns, h, w[, c])`` float32 in [0, 1] of ``rows * columns`` images
+    (a single channel dropped)."""
+    images = np.clip(np.asarray(images, dtype=np.float32), 0.0, 1.0)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    return images.reshape(rows, columns, *images.shape[1:])
 
 
-def _sample_metrics(images: np.ndarray, real_features: np.ndarray,
-                    judge: reference.ReferenceClassifier) -> tuple[dict[str, float], np.ndarray]:
-    probabilities, features = judge.predict(images)
-    return {"fid": gm.frechet_distance(real_features, features),
-            "sample_confidence": gm.mean_confidence(probabilities)}, probabilities
-
-
-def evaluate(model: ServedModel, serialized: Sequence[bytes], params: Mapping[str, Any],
-             judge: Callable[[], reference.ReferenceClassifier]) -> dict[str, float]:
-    """All metrics of one model on the eval examples."""
-    image_key, label_key, seed = params["image_key"], params["label_key"], params["seed"]
-    raw = raw_features(serialized, image_key, label_key)
-    images = raw[image_key].reshape((-1, *reference.IMAGE_SHAPE)).astype(np.float32) / params["image_scale"]
-    rng = np.random.default_rng(seed)
-    kind = model.kind()
-    if kind == "autoencoder":
-        corruption = params["corruption"]
-        corrupted = gm.corrupt(images, corruption["kind"], corruption["strength"], seed)
-        raw_corrupted = np.rint(corrupted * params["image_scale"]).astype(np.int64).reshape(len(images), -1)
-        clean = model.call_on_examples("score", "reconstruction_error", serialized, raw)["reconstruction_error"]
-        noisy = model.call_on_examples("score", "reconstruction_error",
-                                       with_images(serialized, image_key, raw_corrupted),
-                                       {**raw, image_key: raw_corrupted})["reconstruction_error"]
-        return {"roc_auc": gm.roc_auc(clean.reshape(-1), noisy.reshape(-1)),
-                "clean_reconstruction_error": float(np.mean(clean)),
-                "corrupted_reconstruction_error": float(np.mean(noisy))}
-
-    _, real_features = judge().predict(images)
-    if kind == "vae":
-        posterior = model.call_on_examples("encode", "z_mean", serialized, raw)
-
-        def decode(z: np.ndarray) -> np.ndarray:
-            return model.call("decode", {"z": z})["image"]
-
-        out = gm.negative_elbo(images, posterior["z_mean"], posterior["z_log_var"], decode, seed)
-        latent_dim = model.inputs("decode")["z"].shape[-1]
-        samples = decode(rng.standard_normal((params["num_samples"], latent_dim)).astype(np.float32))
-        out.update(_sample_metrics(samples, real_features, judge())[0])
-        return out
-
-    specs = model.inputs("generate")
-    inputs = {"z": rng.standard_normal((params["num_samples"], specs["z"].shape[-1])).astype(np.float32)}
-    if "label" in specs:
-        inputs["label"] = np.arange(params["num_samples"]) % reference.NUM_CLASSES
-    generated = model.call("generate", inputs)["image"]
-    out, probabilities = _sample_metrics(generated, real_features, judge())
-    if "label" in specs:
-        out["class_consistency"] = gm.class_consistency(probabilities, inputs["label"])
-    return out
-
-
-# ----------------------------------------------------------------------- executor
-
-
-def _params(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
-    def get(key: str, default: Any) -> Any:
-        return default if exec_properties.get(key) in (None, "") else exec_properties[key]
-
-    corruption = get("corruption", None)
-    return {
-        "thresholds": gm.parse_thresholds(get("thresholds", None)),
-        "example_split": get("example_split", "eval"),
-        "image_key": get("image_key", "image"),
-        "label_key": get("label_key", "label"),
-        "image_scale": float(get("image_scale", 255.0)),
-        "num_samples": int(get("num_samples", 1000)),
-        "seed": int(get("seed", 0)),
-        "cache_dir": get("cache_dir", default_cache_dir()),
-        "corruption": {**gm.DEFAULT_CORRUPTION,
-                       **(json.loads(corruption) if isinstance(corruption, str) else corruption or {})},
-    }
-
-
-class Executor(base_executor.BaseExecutor):
+class Executor(EvaluatorExecutor):
     """Evaluates ``model`` (and ``baseline_model``), writes ``evaluation`` and ``blessing``."""
 
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
-        params = _params(exec_properties)
-        examples = artifact_utils.get_single_instance(input_dict["examples"])
-        serialized = read_examples(examples, params["example_split"])
-        judge_cache: list[reference.ReferenceClassifier] = []
+    METRICS = METRICS
 
-        def judge() -> reference.ReferenceClassifier:
-            if not judge_cache:
-                judge_cache.append(reference.load_reference_classifier(params["cache_dir"]))
-            return judge_cache[0]
+    def __init__(self, context: Any = None) -> None:
+        super().__init__(context)
+        self._judges: dict[tuple[str, str], ref.ReferenceClassifier] = {}
 
-        current = artifact_utils.get_single_instance(input_dict["model"])
-        metrics = evaluate(ServedModel(path_utils.serving_model_path(current.uri)), serialized, params, judge)
-        baseline_artifact = (input_dict.get("baseline_model") or [None])[0]
-        baseline = None
-        if baseline_artifact is not None:
-            baseline = evaluate(ServedModel(path_utils.serving_model_path(baseline_artifact.uri)), serialized,
-                                params, judge)
-        blessed, checks = gm.validate(metrics, params["thresholds"], baseline)
-        logging.info("generative evaluation: %s; checks %s; blessed=%s", metrics, checks, blessed)
+    def parameters(self, exec_properties: Mapping[str, Any]) -> dict[str, Any]:
+        def get(key: str, default: Any) -> Any:
+            return exec_property(exec_properties, key, default)
 
-        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
-        report = {"metrics": metrics, "baseline_metrics": baseline, "checks": checks, "blessed": blessed,
-                  "reference_classifier_accuracy": judge_cache[0].accuracy if judge_cache else None}
-        io_utils.write_string_file(os.path.join(evaluation.uri, METRICS_FILE), json.dumps(report, indent=2))
-        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        write_blessing(blessing, blessed, current, baseline_artifact)
-        record_verdict(evaluation, blessing, metrics, [gm.describe_failure(c) for c in checks if not c["ok"]])
+        reference = get("reference", ref.DEFAULT_REFERENCE)
+        shape = json_property(exec_properties, "image_shape", None)
+        return {
+            "image_key": get("image_key", "image"),
+            "label_key": get("label_key", "label"),
+            "image_scale": float(get("image_scale", 255.0)),
+            "image_shape": tuple(int(d) for d in shape) if shape else _reference_layout(reference)[0],
+            "num_samples": int(get("num_samples", 1000)),
+            "seed": int(get("seed", 0)),
+            "cache_dir": get("cache_dir", default_cache_dir()),
+            "corruption": {**gm.DEFAULT_CORRUPTION, **json_property(exec_properties, "corruption", {})},
+            "reference": reference,
+        }
 
+    # -------------------------------------------------------------- data, judge
 
-def write_blessing(blessing: types.Artifact, blessed: bool, current: types.Artifact,
-           baseline: types.Artifact | None) -> None:
-    """Writes the blessing exactly as TFX's Evaluator does (the Pusher reads
-    the ``blessed`` custom property, ``model_utils.is_model_blessed``)."""
-    blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, current.uri)
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, current.id)
-    if baseline is not None:
-        blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY, baseline.uri)
-        blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY, baseline.id)
-    name = constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME
-    io_utils.write_string_file(os.path.join(blessing.uri, name), "")
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY,
-                                     constants.BLESSED_VALUE if blessed else constants.NOT_BLESSED_VALUE)
+    def judge(self, params: Mapping[str, Any]) -> ref.ReferenceClassifier:
+        """The reference classifier (trained once per reference and cache folder)."""
+        key = (params["reference"], params["cache_dir"])
+        if key not in self._judges:
+            self._judges[key] = ref.load_reference_classifier(params["cache_dir"], reference=params["reference"])
+        return self._judges[key]
+
+    def notes(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        judge = self._judges.get((params["reference"], params["cache_dir"]))
+        return {"reference": params["reference"],
+                "reference_classifier_accuracy": judge.accuracy if judge is not None else None}
+
+    @staticmethod
+    def data(examples: Sequence[bytes], params: Mapping[str, Any]) -> EvalData:
+        raw = raw_features(examples, params["image_key"], params["label_key"])
+        pixels = raw[params["image_key"]]
+        images = pixels.reshape((-1, *params["image_shape"])).astype(np.float32) / params["image_scale"]
+        return EvalData(list(examples), pixels, images, raw.get(params["label_key"]))
+
+    def _parts(self, model: ServedModel) -> list[tuple[Callable[..., dict[str, float]], Callable[..., list[Figure]]]]:
+        """(metrics, figures) of every role group the model serves."""
+        parts = []
+        if model.first(GENERATE):
+            parts.append((self._generator_metrics, self._generator_figures))
+        if model.first(ENCODE) and model.first(DECODE):
+            parts.append((self._vae_metrics, self._vae_figures))
+        if model.first(SCORE):
+            parts.append((self._anomaly_metrics, self._anomaly_figures))
+        if not parts:
+            raise ValueError(f"the model's signature roles {model.roles} include none the GenerativeEvaluator "
+                             f"judges: '{GENERATE}', '{ENCODE}' with '{DECODE}', or '{SCORE}'")
+        return parts
+
+    def evaluate(self, model: ServedModel, examples: Sequence[bytes], params: Mapping[str, Any]) -> dict[str, float]:
+        data = self.data(examples, params)
+        metrics: dict[str, float] = {}
+        for compute, _ in self._parts(model):
+            part = compute(model, data, params)
+            repeated = sorted(set(part) & set(metrics))
+            if repeated:
+                raise ValueError(f"two signature roles of {model.path} give the metric(s) {repeated}")
+            metrics.update(part)
+        return metrics
+
+    def figures(self, model: ServedModel, examples: Sequence[bytes], params: Mapping[str, Any]) -> list[Figure]:
+        data = self.data(examples, params)
+        return [figure for _, draw in self._parts(model) for figure in draw(model, data, params)]
+
+    # ------------------------------------------------------------------ metrics
+
+    def _sample_metrics(self, images: np.ndarray, data: EvalData,
+                        params: Mapping[str, Any]) -> tuple[dict[str, float], np.ndarray]:
+        judge = self.judge(params)
+        _, real_features = judge.predict(data.images)
+        probabilities, features = judge.predict(images)
+        return {"fid": gm.frechet_distance(real_features, features),
+                "sample_confidence": gm.mean_confidence(probabilities)}, probabilities
+
+    def _generate(self, model: ServedModel, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        name = model.first(GENERATE)
+        latent, _ = _latent(model, name)
+        inputs = {latent: z} if labels is None else {latent: z, "label": labels}
+        return _image_output(model.call(name, inputs))
+
+    def _generator_metrics(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> dict[str, float]:
+        name = model.first(GENERATE)
+        rng = np.random.default_rng(params["seed"])
+        z = rng.standard_normal((params["num_samples"], _latent(model, name)[1])).astype(np.float32)
+        conditional = "label" in model.inputs(name)
+        labels = np.arange(params["num_samples"]) % self.judge(params).num_classes if conditional else None
+        out, probabilities = self._sample_metrics(self._generate(model, z, labels), data, params)
+        if conditional:
+            out["class_consistency"] = gm.class_consistency(probabilities, labels)
+        return out
+
+    def _decode(self, model: ServedModel, z: np.ndarray) -> np.ndarray:
+        name = model.first(DECODE)
+        return _image_output(model.call(name, {_latent(model, name)[0]: z.astype(np.float32)}))
+
+    def _vae_metrics(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> dict[str, float]:
+        posterior = model.call_on_examples(model.first(ENCODE), data.serialized)
+        out = gm.negative_elbo(data.images, posterior["z_mean"], posterior["z_log_var"],
+                               lambda z: self._decode(model, z), params["seed"])
+        rng = np.random.default_rng(params["seed"])
+        z = rng.standard_normal((params["num_samples"], _latent(model, model.first(DECODE))[1]))
+        out.update(self._sample_metrics(self._decode(model, z), data, params)[0])
+        return out
+
+    def _scores(self, model: ServedModel, data: EvalData,
+                params: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
+        """The score signature's outputs on clean and corrupted examples, and the corrupted images."""
+        name, corruption = model.first(SCORE), params["corruption"]
+        corrupted = gm.corrupt(data.images, corruption["kind"], corruption["strength"], params["seed"])
+        corrupted_raw = np.rint(corrupted * params["image_scale"]).astype(np.int64).reshape(len(corrupted), -1)
+        clean = model.call_on_examples(name, data.serialized)
+        noisy = model.call_on_examples(name, with_images(data.serialized, params["image_key"], corrupted_raw))
+        return clean, noisy, corrupted
+
+    def _anomaly_metrics(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> dict[str, float]:
+        name = model.first(SCORE)
+        clean, noisy, _ = self._scores(model, data, params)
+        clean, noisy = _score_output(clean, name), _score_output(noisy, name)
+        return {"roc_auc": gm.roc_auc(clean, noisy), "clean_reconstruction_error": float(np.mean(clean)),
+                "corrupted_reconstruction_error": float(np.mean(noisy))}
+
+    # ------------------------------------------------------------------ figures
+
+    def _generator_figures(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> list[Figure]:
+        name = model.first(GENERATE)
+        rng = np.random.default_rng(params["seed"])
+        size = _latent(model, name)[1]
+        if "label" not in model.inputs(name):
+            z = rng.standard_normal((GRID_SIDE ** 2, size)).astype(np.float32)
+            return [Figure("generated", "image_grid", f"{GRID_SIDE ** 2} generated samples",
+                           f"The {name} signature on {GRID_SIDE ** 2} latent vectors z ~ N(0, I) "
+                           f"(seed {params['seed']}).",
+                           {"images": grid(self._generate(model, z, None), GRID_SIDE, GRID_SIDE)})]
+        classes = _reference_layout(params["reference"])[1]
+        z = np.tile(rng.standard_normal((SHOWN_EXAMPLES, size)).astype(np.float32), (classes, 1))
+        labels = np.repeat(np.arange(classes), SHOWN_EXAMPLES)
+        return [Figure("generated", "image_grid", "Generated samples, one row per class",
+                       f"The {name} signature on {SHOWN_EXAMPLES} latent vectors (seed {params['seed']}), "
+                       f"each one for every class 0..{classes - 1}: one row per class, the same z down "
+                       "each column.",
+                       {"images": grid(self._generate(model, z, labels), classes, SHOWN_EXAMPLES)},
+                       {"rows": [str(c) for c in range(classes)], "row_title": "class"})]
+
+    def _vae_figures(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> list[Figure]:
+        decode = model.first(DECODE)
+        size = _latent(model, decode)[1]
+        rng = np.random.default_rng(params["seed"])
+        samples = self._decode(model, rng.standard_normal((GRID_SIDE ** 2, size)))
+
+        values = np.linspace(-TRAVERSAL_LIMIT, TRAVERSAL_LIMIT, TRAVERSAL_STEPS, dtype=np.float32)
+        rows = len(values) if size > 1 else 1
+        z = np.zeros((rows, len(values), size), np.float32)
+        if size > 1:
+            z[..., 0], z[..., 1] = values[:, None], values[None, :]
+        else:
+            z[..., 0] = values
+        traversal = self._decode(model, z.reshape(-1, size))
+        ticks = [f"{v:+.2g}" for v in values]
+        varied = "the first two latent dimensions (rows z[0], columns z[1])" if size > 1 else "the latent"
+        traversal_labels = ({"rows": ticks, "columns": ticks, "row_title": "z[0]", "column_title": "z[1]"}
+                            if size > 1 else {"columns": ticks, "column_title": "z[0]"})
+
+        shown = data.shown()
+        z_mean = model.call_on_examples(model.first(ENCODE), [data.serialized[i] for i in shown])["z_mean"]
+        pairs = np.concatenate([data.images[shown], self._decode(model, z_mean).reshape(data.images[shown].shape)])
+        return [
+            Figure("prior_samples", "image_grid", "Samples from the prior",
+                   f"The {decode} signature on {GRID_SIDE ** 2} latent vectors z ~ N(0, I) (seed {params['seed']}).",
+                   {"images": grid(samples, GRID_SIDE, GRID_SIDE)}),
+            Figure("latent_traversal", "image_grid", "Latent traversal",
+                   f"The {decode} signature with {varied} over [{-TRAVERSAL_LIMIT}, {TRAVERSAL_LIMIT}], the other "
+                   f"{max(size - 2, 0)} dimensions 0.",
+                   {"images": grid(traversal, rows, len(values))}, traversal_labels),
+            Figure("reconstructions", "image_grid", "Reconstructions",
+                   f"{len(shown)} eval examples (the first of each class), encoded (z_mean) and decoded.",
+                   {"images": grid(pairs, 2, len(shown))}, {"rows": ["original", "decoded"]}),
+        ]
+
+    def _anomaly_figures(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> list[Figure]:
+        name, corruption = model.first(SCORE), params["corruption"]
+        data = data.take(FIGURE_EXAMPLES)
+        clean, noisy, corrupted = self._scores(model, data, params)
+        clean_scores, noisy_scores = _score_output(clean, name), _score_output(noisy, name)
+        noise = f"{corruption['kind']} noise of strength {corruption['strength']}"
+        figures = [Figure(
+            "anomaly_scores", "histogram", "Anomaly score, clean vs corrupted",
+            f"The {name} signature on {len(clean_scores)} clean eval examples and the same with {noise}: "
+            f"ROC AUC {gm.roc_auc(clean_scores, noisy_scores):.4f} (1 = every corrupted example scores higher).",
+            {"clean": clean_scores.astype(np.float32), "corrupted": noisy_scores.astype(np.float32)},
+            {"x": "anomaly score"})]
+        if "reconstruction" in clean:
+            shown = data.shown()
+            rows = [data.images[shown], clean["reconstruction"][shown], corrupted[shown],
+                    noisy["reconstruction"][shown]]
+            figures.append(Figure(
+                "anomaly_reconstructions", "image_grid", "Reconstructions, clean and corrupted",
+                f"The {name} signature on {len(shown)} eval examples, clean and with {noise}.",
+                {"images": grid(np.concatenate([r.reshape(data.images[shown].shape) for r in rows]), 4, len(shown))},
+                {"rows": ["original", "reconstructed", "corrupted", "reconstructed"]}))
+        return figures

@@ -1,22 +1,19 @@
-"""Metrics and blessing rules for generative models (numpy, scipy, scikit-learn;
-no TensorFlow, no TFX), used by the GenerativeEvaluator component.
+"""Metrics of generative models (numpy, scipy, scikit-learn; no TensorFlow, no
+TFX), used by the GenerativeEvaluator component; thresholds and the blessing
+decision are :mod:`components.evaluator.blessing`'s.
 
 * :func:`negative_elbo`: a VAE's held-out ``-ELBO`` in nats per image.
 * :func:`frechet_distance`: Frechet distance between two Gaussian fits of
-  feature sets (the FID recipe, on the reference digits classifier's
+  feature sets (the FID recipe, on the reference classifier's
   penultimate features instead of Inception's).
 * :func:`class_consistency`, :func:`mean_confidence`: how a reference
   classifier labels generated images.
 * :func:`corrupt`, :func:`roc_auc`: anomaly-score separation of clean vs
   corrupted images.
-* :func:`parse_thresholds`, :func:`validate`: the pipeline's thresholds and the
-  blessing decision.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -24,22 +21,6 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 from sklearn.metrics import roc_auc_score
-
-# Metric -> True if higher is better. Thresholds and no-regression checks are
-# only accepted for metrics listed here.
-HIGHER_IS_BETTER = {
-    "neg_elbo": False,
-    "reconstruction_nll": False,
-    "kl": False,
-    "fid": False,
-    "class_consistency": True,
-    "sample_confidence": True,
-    "roc_auc": True,
-    "clean_reconstruction_error": False,
-    "corrupted_reconstruction_error": True,
-    "exact_match": True,
-    "bleu": True,
-}
 
 CORRUPTIONS = ("gaussian", "salt_pepper", "occlusion")
 # The corruption of the autoencoders' clean-vs-corrupted ROC AUC unless configured.
@@ -142,85 +123,3 @@ def roc_auc(clean_scores: np.ndarray, corrupted_scores: np.ndarray) -> float:
     """
     labels = np.concatenate([np.zeros(len(clean_scores)), np.ones(len(corrupted_scores))])
     return float(roc_auc_score(labels, np.concatenate([clean_scores, corrupted_scores])))
-
-
-@dataclasses.dataclass(frozen=True)
-class Thresholds:
-    """Bounds per metric and the metrics that must not regress (with tolerance)."""
-
-    bounds: Mapping[str, Mapping[str, float]] = dataclasses.field(default_factory=dict)
-    no_regression: Mapping[str, float] = dataclasses.field(default_factory=dict)
-
-
-def _check_metric(name: str) -> None:
-    if name not in HIGHER_IS_BETTER:
-        raise ValueError(f"unknown metric {name!r} in thresholds; choices: {', '.join(sorted(HIGHER_IS_BETTER))}")
-
-
-def parse_thresholds(spec: str | Mapping[str, Any] | None) -> Thresholds:
-    """Reads ``{"metric": {"upper_bound"|"lower_bound": v}, "no_regression":
-    ["metric", ...] | {"metric": tolerance}}`` (a JSON string or a dict).
-
-    Example:
-
-    >>> parse_thresholds('{"fid": {"upper_bound": 5}, "no_regression": ["fid"]}')
-    Thresholds(bounds={'fid': {'upper_bound': 5.0}}, no_regression={'fid': 0.0})
-    """
-    spec = json.loads(spec) if isinstance(spec, str) else dict(spec or {})
-    regression = spec.pop("no_regression", {})
-    if isinstance(regression, (list, tuple)):
-        regression = {name: 0.0 for name in regression}
-    bounds = {}
-    for name, bound in spec.items():
-        _check_metric(name)
-        if not isinstance(bound, Mapping) or not bound or set(bound) - {"upper_bound", "lower_bound"}:
-            raise ValueError(f"threshold for {name!r} must be {{'upper_bound'|'lower_bound': value}}; got {bound!r}")
-        bounds[name] = {key: float(value) for key, value in bound.items()}
-    for name in regression:
-        _check_metric(name)
-    return Thresholds(bounds, {name: float(tol) for name, tol in regression.items()})
-
-
-def validate(metrics: Mapping[str, float], thresholds: Thresholds,
-             baseline: Mapping[str, float] | None = None) -> tuple[bool, list[dict[str, Any]]]:
-    """Checks ``metrics`` against bounds and, when a ``baseline`` is given,
-    against the baseline's values (the first model of a pipeline has none and
-    passes its no-regression checks). Returns ``(blessed, checks)``.
-
-    Example:
-
-    >>> t = parse_thresholds({"fid": {"upper_bound": 5}, "no_regression": ["fid"]})
-    >>> validate({"fid": 3.0}, t, {"fid": 2.0})[0], validate({"fid": 3.0}, t)[0]
-    (False, True)
-    """
-    checks: list[dict[str, Any]] = []
-    names = set(thresholds.bounds) | set(thresholds.no_regression)
-    missing = sorted(names - set(metrics))
-    if missing:
-        raise ValueError(f"thresholds name metric(s) {missing} this model does not have; it has {sorted(metrics)}")
-    for name, bound in sorted(thresholds.bounds.items()):
-        value = metrics[name]
-        if "upper_bound" in bound:
-            checks.append({"metric": name, "check": "upper_bound", "value": value,
-                           "bound": bound["upper_bound"], "ok": value <= bound["upper_bound"]})
-        if "lower_bound" in bound:
-            checks.append({"metric": name, "check": "lower_bound", "value": value,
-                           "bound": bound["lower_bound"], "ok": value >= bound["lower_bound"]})
-    for name, tolerance in sorted(thresholds.no_regression.items()):
-        if baseline is None:
-            continue
-        value, reference = metrics[name], baseline[name]
-        ok = value >= reference - tolerance if HIGHER_IS_BETTER[name] else value <= reference + tolerance
-        checks.append({"metric": name, "check": "no_regression", "value": value, "baseline": reference,
-                       "tolerance": tolerance, "ok": bool(ok)})
-    for check in checks:
-        check["ok"] = bool(check["ok"])
-    return all(check["ok"] for check in checks), checks
-
-
-def describe_failure(check: Mapping[str, Any]) -> str:
-    """One line for a failed check from :func:`validate`."""
-    if check["check"] == "no_regression":
-        return f"{check['metric']} {check['value']:.4f} worse than the blessed baseline's {check['baseline']:.4f}"
-    side = "below the lower" if check["check"] == "lower_bound" else "above the upper"
-    return f"{check['metric']} {check['value']:.4f} {side} bound {check['bound']:g}"

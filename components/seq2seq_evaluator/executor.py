@@ -1,70 +1,101 @@
-"""Executor: decodes the eval split through the exported ``translate`` signature
-and compares the strings with the raw targets."""
+"""Executor of the Seq2seqEvaluator: decodes the eval split through the served
+``translate`` signature (the first the family declares in that role) and
+compares the decoded strings with the raw targets: ``exact_match`` and corpus
+``bleu`` (on characters with ``char_level``).
+
+For the report it draws the attention of a few eval translations (one heatmap
+each: output tokens by source tokens) and a table of source, target and
+prediction. Thresholds, blessing and the verdict are
+:mod:`components.evaluator.blessing`'s, the flow :mod:`components.evaluator.base`'s.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from absl import logging
-from tfx import types
-from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
-from tfx.utils import io_utils, path_utils
 
-from components.evaluator.verdict import record_verdict
-from components.generative_evaluator import metrics as gm
-from components.generative_evaluator.executor import read_examples, write_blessing
+from components.evaluator.base import EvaluatorExecutor, exec_property
+from components.evaluator.blessing import HIGHER
+from components.evaluator.served import ServedModel
+from components.figures import Figure
 from components.seq2seq_evaluator.metrics import corpus_bleu, exact_match
+from models.base import TRANSLATE
 
-METRICS_FILE = "metrics.json"
-BATCH = 256
+METRICS = {"exact_match": HIGHER, "bleu": HIGHER}
+ATTENTION_EXAMPLES = 4  # heatmaps drawn
+TABLE_EXAMPLES = 20     # rows of the translations table
 
 
-def _tokens(text: str, char_level: bool) -> list[str]:
+def tokens(text: str, char_level: bool) -> list[str]:
     return list(text) if char_level else text.split()
 
 
-def evaluate(model_dir: str, serialized: Sequence[bytes], signature: str, target_key: str,
-             char_level: bool) -> dict[str, float]:
-    """``exact_match`` and ``bleu`` of the model's decoded strings on ``serialized``."""
-    fn = tf.saved_model.load(model_dir).signatures[signature]
-    targets = [tf.train.Example.FromString(r).features.feature[target_key].bytes_list.value[0].decode()
-               for r in serialized]
-    predictions: list[str] = []
-    for start in range(0, len(serialized), BATCH):
-        out = fn(examples=tf.constant(list(serialized[start:start + BATCH])))
-        predictions += [t.decode("utf-8", "replace") for t in np.asarray(out["translation"]).reshape(-1)]
-    return {"exact_match": exact_match(predictions, targets),
-            "bleu": corpus_bleu([_tokens(p, char_level) for p in predictions],
-                                [_tokens(t, char_level) for t in targets])}
+def text_feature(serialized: bytes, key: str) -> str:
+    """The first value of the bytes feature ``key`` of a serialized tf.Example, decoded ('' if absent)."""
+    values = tf.train.Example.FromString(serialized).features.feature[key].bytes_list.value
+    return values[0].decode("utf-8", "replace") if values else ""
 
 
-class Executor(base_executor.BaseExecutor):
-    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict: dict[str, list[types.Artifact]],
-           exec_properties: dict[str, Any]) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
-        thresholds = gm.parse_thresholds(exec_properties.get("thresholds") or "{}")
-        split = exec_properties.get("example_split") or "eval"
-        serialized = read_examples(artifact_utils.get_single_instance(input_dict["examples"]), split)
-        args = (exec_properties.get("signature_name") or "translate", exec_properties["target_key"],
-                bool(exec_properties.get("char_level")))
+def _strings(values: np.ndarray) -> list[str]:
+    return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in np.asarray(values).reshape(-1)]
 
-        current = artifact_utils.get_single_instance(input_dict["model"])
-        metrics = evaluate(path_utils.serving_model_path(current.uri), serialized, *args)
-        baseline_artifact = (input_dict.get("baseline_model") or [None])[0]
-        baseline = (evaluate(path_utils.serving_model_path(baseline_artifact.uri), serialized, *args)
-                    if baseline_artifact is not None else None)
-        blessed, checks = gm.validate(metrics, thresholds, baseline)
-        logging.info("seq2seq evaluation: %s; blessed=%s", metrics, blessed)
 
-        evaluation = artifact_utils.get_single_instance(output_dict["evaluation"])
-        io_utils.write_string_file(os.path.join(evaluation.uri, METRICS_FILE), json.dumps(
-            {"metrics": metrics, "baseline_metrics": baseline, "checks": checks, "blessed": blessed}, indent=2))
-        blessing = artifact_utils.get_single_instance(output_dict["blessing"])
-        write_blessing(blessing, blessed, current, baseline_artifact)
-        record_verdict(evaluation, blessing, metrics, [gm.describe_failure(c) for c in checks if not c["ok"]])
+class Executor(EvaluatorExecutor):
+    METRICS = METRICS
+
+    def parameters(self, exec_properties: Mapping[str, Any]) -> dict[str, Any]:
+        return {"target_key": exec_properties["target_key"],
+                "source_key": exec_property(exec_properties, "source_key", "source"),
+                "char_level": bool(exec_property(exec_properties, "char_level", False))}
+
+    @staticmethod
+    def translate(model: ServedModel, examples: Sequence[bytes]) -> dict[str, np.ndarray]:
+        name = model.first(TRANSLATE)
+        if name is None:
+            raise ValueError(f"the model's signature roles {model.roles} include no '{TRANSLATE}' signature")
+        return model.call_on_examples(name, examples)
+
+    def evaluate(self, model: ServedModel, examples: Sequence[bytes], params: Mapping[str, Any]) -> dict[str, float]:
+        predictions = _strings(self.translate(model, examples)["translation"])
+        targets = [text_feature(r, params["target_key"]) for r in examples]
+        char_level = params["char_level"]
+        return {"exact_match": exact_match(predictions, targets),
+                "bleu": corpus_bleu([tokens(p, char_level) for p in predictions],
+                                    [tokens(t, char_level) for t in targets])}
+
+    def figures(self, model: ServedModel, examples: Sequence[bytes], params: Mapping[str, Any]) -> list[Figure]:
+        examples = examples[:max(ATTENTION_EXAMPLES, TABLE_EXAMPLES)]
+        out = self.translate(model, examples)
+        predictions = _strings(out["translation"])
+        sources = [text_feature(r, params["source_key"]) for r in examples]
+        targets = [text_feature(r, params["target_key"]) for r in examples]
+        figures = []
+        if "attention" in out:
+            for i in range(min(ATTENTION_EXAMPLES, len(examples))):
+                figures.append(self._attention(i, sources[i], predictions[i], out, params["char_level"]))
+        rows = [[s, t, p, "yes" if p.strip() == t.strip() else "no"]
+                for s, t, p in zip(sources, targets, predictions)][:TABLE_EXAMPLES]
+        figures.append(Figure("translations", "table", "Translations of eval examples",
+                              f"The first {len(rows)} eval examples through the {model.first(TRANSLATE)} signature.",
+                              labels={"header": ["source", "target", "prediction", "exact match"], "rows": rows}))
+        return figures
+
+    @staticmethod
+    def _attention(i: int, source: str, prediction: str, out: Mapping[str, np.ndarray], char_level: bool) -> Figure:
+        """Heatmap of example ``i``: one row per output token, one column per source token."""
+        attention = out["attention"][i]  # (decode steps, source length)
+        source_tokens = tokens(source, char_level)[:attention.shape[1]] or [""]
+        output_tokens = tokens(prediction, char_level)
+        steps = int(out["length"][i]) if "length" in out else len(output_tokens)
+        steps = min(steps, attention.shape[0])
+        if len(output_tokens) != steps and "token_ids" in out:  # tokens do not split back: show their ids
+            output_tokens = [str(t) for t in out["token_ids"][i][:steps]]
+        output_tokens = output_tokens[:steps] or [""]
+        weights = attention[:len(output_tokens), :len(source_tokens)].astype(np.float32)
+        return Figure(f"attention_{i}", "heatmap", f"{source!r} -> {prediction!r}",
+                      "Attention weights of the served decoder: one row per output token, one column per "
+                      "source token.", {"weights": weights},
+                      {"rows": output_tokens, "columns": source_tokens})
