@@ -4,10 +4,7 @@ baseline and checks of its ``metrics.json`` where it wrote one, and every figure
 
 from __future__ import annotations
 
-import json
-import os
-from typing import Any
-
+from components.evaluator.blessing import read_metrics
 from pipelines import nodes
 from pipelines.config import PipelineConfig
 from pipelines.report.figures import figures_html
@@ -16,7 +13,6 @@ from pipelines.runs import RunRecord
 
 # Written into the ``evaluation`` artifact by the generative and seq2seq evaluators:
 # {"metrics": {...}, "baseline_metrics": {...} | null, "checks": [{"metric": ..., "ok": ...}], ...}.
-METRICS_FILE = "metrics.json"
 
 
 def section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
@@ -37,19 +33,10 @@ def verdict_html(record: RunRecord) -> str:
     return paragraph(f"NOT BLESSED: {record.not_blessed_reasons or 'no reason recorded'}", "bad")
 
 
-def read_metrics_file(uri: str) -> dict[str, Any]:
-    """The evaluator's ``metrics.json`` in the artifact at ``uri``; ``{}`` when it wrote none."""
-    path = os.path.join(uri, METRICS_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
-
 def metrics_html(record: RunRecord, uri: str) -> str:
     """A table of the candidate's metrics (ML Metadata's, then any only in ``metrics.json``), with
     the baseline's beside them where there was one, and a table of the evaluator's checks."""
-    written = read_metrics_file(uri)
+    written = read_metrics(uri) or {}
     metrics = {**written.get("metrics", {}), **record.metrics}
     baseline = written.get("baseline_metrics") or {}
     parts = []
