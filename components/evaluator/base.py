@@ -147,8 +147,9 @@ class EvaluatorExecutor(base_executor.BaseExecutor):
         baseline = (input_dict.get("baseline_model") or [None])[0]
         baseline_metrics = None
         if baseline is not None and thresholds.no_regression:
-            baseline_metrics = self.evaluate(ServedModel(artifacts.serving_model_dir(baseline.uri), roles),
-                                             examples, params)
+            baseline_metrics = (dict(metrics) if blessing.is_candidate(baseline, current) else
+                                self.evaluate(ServedModel(artifacts.serving_model_dir(baseline.uri), roles),
+                                              examples, params))
         blessed, checks = blessing.validate(metrics, thresholds, baseline_metrics)
         reasons = blessing.failures(checks)
         logging.info("%s: %s; baseline %s; blessed=%s %s", type(self).__module__, metrics, baseline_metrics,

@@ -248,6 +248,13 @@ def record_verdict(evaluation: Any, blessing: Any | None, metrics: Mapping[str, 
         blessing.set_string_custom_property(NOT_BLESSED_REASONS, "; ".join(reasons))
 
 
+def is_candidate(baseline: Any, candidate: Any) -> bool:
+    """Whether the resolved baseline is the candidate itself (a re-run whose Trainer
+    was cached): no regression against itself holds without evaluating it twice."""
+    return baseline is not None and (baseline.id == candidate.id and bool(candidate.id)
+                                     or baseline.uri == candidate.uri)
+
+
 def write_metrics(folder: str, metrics: Mapping[str, float], *, blessed: bool | None,
                   checks: Sequence[Mapping[str, Any]] = (), baseline: Mapping[str, float] | None = None,
                   reasons: Sequence[str] = (), **extra: Any) -> str:

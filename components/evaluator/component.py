@@ -154,6 +154,11 @@ def not_blessed_reasons(output_uri: str) -> list[str]:
 
 class Executor(stock_executor.Executor):
     def Do(self, input_dict: dict[str, Any], output_dict: dict[str, Any], exec_properties: dict[str, Any]) -> None:
+        candidate = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
+        if baselines and blessing.is_candidate(baselines[0], candidate):
+            # Its own baseline (the Trainer was cached): TFMA runs once, on the candidate alone.
+            input_dict = {k: v for k, v in input_dict.items() if k != standard_component_specs.BASELINE_MODEL_KEY}
         super().Do(input_dict, output_dict, exec_properties)
         evaluation = artifact_utils.get_single_instance(output_dict[standard_component_specs.EVALUATION_KEY])
         blessings = output_dict.get(standard_component_specs.BLESSING_KEY)

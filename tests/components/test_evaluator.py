@@ -151,3 +151,23 @@ def test_evaluators_get_the_familys_signature_roles(tmp_path):
     assert dates["char_level"] == 1 and dates["target_key"] == "target" and dates["source_key"] == "source"
     digits = _evaluator_of("digits", tmp_path)
     assert isinstance(digits, component.RecordingEvaluator)
+
+
+def test_tfma_runs_once_when_the_baseline_is_the_candidate(monkeypatch):
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def stock_do(self, inputs, outputs, props):
+        seen.append(sorted(inputs))
+        raise Stop
+
+    monkeypatch.setattr(component.stock_executor.Executor, "Do", stock_do)
+    candidate, other = standard_artifacts.Model(), standard_artifacts.Model()
+    candidate.uri, other.uri = "/m/1", "/m/2"
+    candidate.id, other.id = 1, 2
+    for baseline, want in ((candidate, ["examples", "model"]), (other, ["baseline_model", "examples", "model"])):
+        with pytest.raises(Stop):
+            component.Executor().Do({"examples": [], "model": [candidate], "baseline_model": [baseline]}, {}, {})
+        assert seen.pop() == want

@@ -165,3 +165,20 @@ def test_component_checks_thresholds_when_built():
     with pytest.raises(ValueError, match="higher is better"):
         Seq2seqEvaluator(model=model, examples=data, target_key="target", signature_roles=ROLES,
                          thresholds=[Threshold("bleu", lower_bound=0.5, higher_is_better=False)])
+
+
+def test_its_own_baseline_is_settled_without_evaluating_twice(tmp_path, examples, monkeypatch):
+    """A re-run whose Trainer was cached resolves the candidate as its own baseline."""
+    model = _model(tmp_path, "same")
+    model.id = 5
+    calls = []
+    real = executor.Executor.evaluate
+    monkeypatch.setattr(executor.Executor, "evaluate", lambda self, *a: calls.append(a[0]) or real(self, *a))
+    report, _, _, blessing = _do(tmp_path / "a", examples, model, {"no_regression": ["exact_match"]}, baseline=model)
+    assert len(calls) == 1
+    assert report["baseline_metrics"] == report["metrics"] and report["blessed"]
+    other = _model(tmp_path, "other")
+    other.id = 6
+    calls.clear()
+    _do(tmp_path / "b", examples, model, {"no_regression": ["exact_match"]}, baseline=other)
+    assert len(calls) == 2
