@@ -35,13 +35,11 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import ENCODE, GENERATIVE, SCORE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
-from models.layers.image_coder import (
-    ImageDecoder,
-    ImageEncoder,
-    image_input,
-    image_shape,
-)
+from models.base import ENCODE, SCORE, DataSpec, FeatureInfo, GenerativeFamily, Signature  # noqa: F401
+from models.common import image_input
+from models.features.image import IMAGE
+from models.hparams import ImageHParams
+from models.layers.image_coder import ImageDecoder, ImageEncoder
 
 VARIANTS = ("undercomplete", "denoising", "sparse")
 
@@ -57,7 +55,7 @@ class Autoencoder(keras.Model):
 
     def __init__(self, shape: tuple[int, int, int], code_dim: int = 16, variant: str = "undercomplete",
                  filters: tuple[int, ...] = (32, 64), noise_stddev: float = 0.2, mask_rate: float = 0.2,
-                 sparsity_weight: float = 1e-3, image_key: str = "image", seed: int | None = None,
+                 sparsity_weight: float = 1e-3, image_key: str = IMAGE, seed: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if variant not in VARIANTS:
@@ -93,8 +91,8 @@ class Autoencoder(keras.Model):
         return loss
 
 
-@dataclasses.dataclass
-class AutoencoderHParams:
+@dataclasses.dataclass(kw_only=True)
+class AutoencoderHParams(ImageHParams):
     variant: str = "denoising"
     code_dim: int = 16
     filters: tuple[int, ...] = (32, 64)
@@ -102,29 +100,20 @@ class AutoencoderHParams:
     mask_rate: float = 0.2
     sparsity_weight: float = 1e-3
     learning_rate: float = 2e-3
-    batch_size: int = 64
     epochs: int = 40
-    steps_per_epoch: int | None = None
-    image_key: str = "image"
-    seed: int = 0
 
 
 @registry.register
-class AutoencoderFamily(ModelFamily):
+class AutoencoderFamily(GenerativeFamily):
     name = "autoencoder"
     hparams_cls = AutoencoderHParams
-    task = GENERATIVE
     main_signature = "score"
     signature_roles = types.MappingProxyType({"score": SCORE, "encode": ENCODE})
 
-    def build(self, hparams: AutoencoderHParams, data: DataSpec) -> keras.Model:
-        shape = image_shape(data.features, hparams.image_key)
-        model = Autoencoder(shape, hparams.code_dim, hparams.variant, hparams.filters, hparams.noise_stddev,
-                            hparams.mask_rate, hparams.sparsity_weight, hparams.image_key, hparams.seed,
-                            name=f"{hparams.variant}_autoencoder")
-        model({hparams.image_key: ops.zeros((1, *shape))})
-        model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate))
-        return model
+    def build_model(self, hparams: AutoencoderHParams, data: DataSpec, shape: tuple[int, int, int]) -> keras.Model:
+        return Autoencoder(shape, hparams.code_dim, hparams.variant, hparams.filters, hparams.noise_stddev,
+                           hparams.mask_rate, hparams.sparsity_weight, hparams.image_key, hparams.seed,
+                           name=f"{hparams.variant}_autoencoder")
 
     def signatures(self, model: Autoencoder, hparams: AutoencoderHParams,
                    data: DataSpec) -> dict[str, Signature]:

@@ -1,44 +1,67 @@
 """The contract every model family implements.
 
-A *family* is one file in ``models/`` that subclasses :class:`ModelFamily` and
-registers itself with :func:`models.registry.register`. The generic TFX
-Trainer module (``components/modules/trainer.py``) only ever talks to this
-interface, so the pipeline code has no special case for any family:
+A *family* is one file in ``models/`` that subclasses :class:`ModelFamily`
+(:class:`ClassifierFamily` for a classifier, :class:`GenerativeFamily` for a
+model that owns its training step) and registers itself with
+:func:`models.registry.register`. The generic TFX Trainer module
+(``components/trainer/module.py``'s ``run_fn``) and the exporter
+(``components/trainer/export.py``) only ever talk to this interface, so the
+pipeline code has no special case for any family. A family declares:
 
-1. ``build(hparams, data)`` returns a *compiled* ``keras.Model`` whose
-   ``fit`` does the right thing for the family.
-2. ``train(model, hparams, train_ds, eval_ds, callbacks)`` runs the training
-   schedule. The default is one ``model.fit``. Families with stages override it.
-3. ``signatures(model, hparams, data)`` returns the serving functions. A
+* ``hparams_cls``: its hyperparameters, a keyword-only dataclass extending
+  :class:`models.hparams.HParams` (epochs, batch size, learning rate and
+  schedule, seed, precision, clipping), validated when made;
+  :meth:`ModelFamily.hparams` applies a pipeline's overrides to it.
+* ``task``: what judges it (one of :data:`TASKS`): TFMA for classifiers,
+  ``components/generative_evaluator`` for generators,
+  ``components/seq2seq_evaluator`` for translators.
+* ``signature_roles``: each served signature and what it means (one of
+  :data:`ROLES`); ``main_signature`` is also served as ``serving_default``.
+  Evaluators and the report pick signatures by role.
+* ``precisions``: the ``precision`` settings it can train in.
+
+and implements:
+
+1. ``build(hparams, data)``: a *compiled* ``keras.Model`` whose ``fit`` does
+   the right thing for the family. ``data`` is a :class:`DataSpec`: the
+   transformed features, label and vocabularies, whose names the
+   Transform-to-model contract in :mod:`models.features` fixes.
+2. ``train(model, hparams, train_ds, eval_ds, callbacks)``: the training
+   schedule. The default is :meth:`ModelFamily.fit`, one ``model.fit`` for
+   ``hparams.epochs`` (with the cosine schedule when asked); families with
+   stages override it.
+3. ``signatures(model, hparams, data)``: the serving functions. A
    :class:`Signature` whose ``input_signature`` is ``None`` takes *transformed
    features*; the exporter wraps it twice, once behind tf.Example parsing plus
-   the Transform graph (``serving_default`` for the family's main signature)
-   and once on raw, JSON-friendly features (``<name>_raw``). A signature with
-   an explicit ``input_signature`` (a latent vector, a class id) is exported
-   as it is.
+   the Transform graph (``<name>``, and ``serving_default`` for the main
+   signature) and once on raw, JSON-friendly features (``<name>_raw``). A
+   signature with an explicit ``input_signature`` (a latent vector, a class
+   id) is exported as it is.
+4. optionally ``weight_images(model, hparams, data)``: learned weights that
+   read as images (a DBN's first-layer filters), which the Trainer writes as
+   a figure for the report.
 
-How each family the product carries plugs in, with no pipeline change:
+How the families the product carries plug in:
 
-* Supervised classifiers (CNN, stacked Bi-GRU/LSTM): the default ``train``
-  and :class:`ClassifierFamily`'s ``signatures`` (probabilities and class ids);
-  the Evaluator is TFMA on the ``probabilities`` output.
+* Supervised classifiers (CNN, stacked Bi-GRU/LSTM, DBN):
+  :class:`ClassifierFamily` checks the labels, makes the ``keras.Input``s
+  from the data, adds the softmax head, compiles, and serves ``predict``
+  (probabilities and class ids); a family writes only its body. TFMA judges
+  the ``probabilities`` output.
 * Seq2seq with attention: ``build`` returns the teacher-forced training model;
-  ``signatures`` returns a function that runs the encoder once and the decoder
-  in a ``keras.ops.while_loop`` (greedy or beam), so decoding lives inside
-  the exported graph: a raw source string in, decoded string and attention
+  ``signatures`` run the encoder once and the decoder in a
+  ``keras.ops.while_loop`` (greedy or beam), so decoding lives inside the
+  exported graph: a raw source string in, decoded string and attention
   weights out.
-* BERT-style encoder: ``train`` runs two stages, masked-LM pretraining (the
-  80/10/10 masking is a layer of the pretraining model) and then fine-tuning
-  of a classification head on the same encoder.
-* Generative models: the model returned by ``build`` is a ``keras.Model``
-  subclass that owns its training step. A VAE adds its KL term in
-  ``compute_loss``; a GAN overrides ``train_step`` with two optimizers; an RBM
-  or DBN trains by contrastive divergence (the CD-k gradient is the gradient of
-  a free-energy difference with the negative sample held constant) and a DBN's
-  ``train`` pretrains its RBMs greedily, layer by layer, before fine-tuning.
-  Their ``signatures`` are ``encode``/``decode``/``sample``, ``generate``,
-  ``classify``/``features`` and so on; ``task`` tells the pipeline which
-  evaluation component judges them.
+* Generative models (VAE, GAN, autoencoders): :class:`GenerativeFamily`;
+  the model ``build`` returns is a ``keras.Model`` subclass that owns its
+  training step. A VAE adds its KL term in ``compute_loss``; a GAN overrides
+  ``train_step`` with two optimizers. Their signatures are
+  ``encode``/``decode``/``sample``, ``generate``, ``score`` and so on.
+* Energy-based models: an RBM trains by contrastive divergence (the CD-k
+  gradient is the gradient of a free-energy difference with the negative
+  sample held constant); a DBN's ``train`` pretrains its RBMs greedily, layer
+  by layer, before fine-tuning it as a classifier.
 
 Family files import Keras only (never TFX, never ``tf.keras``).
 """
@@ -53,6 +76,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
+
+from models.common import make_optimizer
+from models.features import feature_shape
+from models.features.image import image_shape
+from models.hparams import HParams, ImageHParams
 
 # Tasks the pipelines know how to validate. The pipeline picks its Evaluator
 # from the task, never from the family name.
@@ -116,10 +145,43 @@ class Signature:
     input_signature: Mapping[str, tuple[Sequence[int | None], str]] | None = None
 
 
+def cosine_factor(epoch: int, epochs: int) -> float:
+    """The cosine schedule's multiplier of the initial learning rate at ``epoch`` (0-based).
+
+    >>> [round(cosine_factor(e, 4), 3) for e in range(4)]
+    [1.0, 0.854, 0.5, 0.146]
+    """
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
+
+
+class CosineDecay(keras.callbacks.Callback):
+    """Per-epoch cosine decay of one or more optimizers' learning rates towards 0.
+
+    ``rates`` maps a history name to ``(optimizer, initial rate)``; ``None``
+    stands for the model's own optimizer. Each epoch's rate is logged under
+    its name (``learning_rate`` for a single optimizer).
+    """
+
+    def __init__(self, epochs: int, rates: Mapping[str, tuple[Any, float]]) -> None:
+        super().__init__()
+        self.epochs, self.rates = epochs, dict(rates)
+
+    def _optimizers(self) -> dict[str, tuple[Any, float]]:
+        return {name: (optimizer or self.model.optimizer, rate) for name, (optimizer, rate) in self.rates.items()}
+
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+        for optimizer, rate in self._optimizers().values():
+            optimizer.learning_rate = rate * cosine_factor(epoch, self.epochs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            for name, (optimizer, _) in self._optimizers().items():
+                logs[name] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
 def cosine_schedule(learning_rate: float, epochs: int) -> keras.callbacks.Callback:
-    """Per-epoch cosine decay of the learning rate from ``learning_rate`` towards 0."""
-    return keras.callbacks.LearningRateScheduler(
-        lambda epoch: learning_rate * 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1))))
+    """Per-epoch cosine decay of the model's learning rate from ``learning_rate`` towards 0."""
+    return CosineDecay(epochs, {"learning_rate": (None, learning_rate)})
 
 
 def _admits_none(hint: Any) -> bool:
@@ -134,17 +196,20 @@ def _admits_none(hint: Any) -> bool:
 class ModelFamily:
     """Base class of a model family. See the module docstring for the contract.
 
-    Subclasses set ``name``, ``hparams_cls`` (a dataclass with defaults) and
-    ``task``, and implement ``build``.
+    Subclasses set ``name``, ``hparams_cls`` (an :class:`~models.hparams.HParams`
+    dataclass), ``task`` and ``signature_roles``, and implement ``build`` and
+    ``signatures``.
     """
 
     name: str = ""
-    hparams_cls: type = dict
+    hparams_cls: type[HParams] = HParams
     task: str = CLASSIFICATION
     # The signature exported as ``serving_default`` (behind tf.Example parsing).
     main_signature: str = "predict"
     # Signature name -> role (one of ``ROLES``): what each served signature means.
     signature_roles: Mapping[str, str] = types.MappingProxyType({})
+    # The ``precision`` hyperparameter values the family can train in.
+    precisions: tuple[str, ...] = ("float32",)
 
     def signatures_with_role(self, role: str) -> list[str]:
         """Names of the signatures this family serves in ``role``."""
@@ -154,13 +219,12 @@ class ModelFamily:
         """Returns the family's hyperparameters with ``overrides`` applied.
 
         Unknown names raise ``ValueError`` naming the known ones, so a typo in
-        a pipeline config never trains silently with the default. JSON configs
-        cannot write ``None``: the string ``"none"`` (any case) stands for it in
-        every field whose type admits ``None``.
+        a pipeline config never trains silently with the default; so do values
+        that ``hparams_cls`` rejects and a precision the family cannot train
+        in. JSON configs cannot write ``None``: the string ``"none"`` (any
+        case) stands for it in every field whose type admits ``None``.
         """
         overrides = dict(overrides or {})
-        if not dataclasses.is_dataclass(self.hparams_cls):
-            return {**overrides}
         known = {f.name for f in dataclasses.fields(self.hparams_cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
@@ -171,51 +235,105 @@ class ModelFamily:
         for name, value in overrides.items():
             if isinstance(value, str) and value.lower() == "none" and _admits_none(hints[name]):
                 overrides[name] = None
-        return self.hparams_cls(**overrides)
+        hparams = self.hparams_cls(**overrides)
+        if hparams.precision not in self.precisions:
+            raise ValueError(f"model '{self.name}' trains in precision {list(self.precisions)}; "
+                             f"got {hparams.precision!r}")
+        return hparams
 
     def build(self, hparams: Any, data: DataSpec) -> keras.Model:
         """Returns a compiled model ready for ``train``."""
         raise NotImplementedError
 
-    def train(self, model: keras.Model, hparams: Any, train_ds: Any, eval_ds: Any,
-              callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
-        """Trains ``model``; returns the per-epoch history (metric -> values).
+    def learning_rates(self, model: keras.Model, hparams: Any) -> dict[str, tuple[Any, float]]:
+        """The optimizers a learning-rate schedule drives: history name -> (optimizer, initial rate)."""
+        return {"learning_rate": (model.optimizer, hparams.learning_rate)}
 
-        With ``hparams.lr_schedule == "cosine"`` the learning rate follows a
-        cosine decay from ``hparams.learning_rate`` to zero over the epochs.
+    def fit(self, model: keras.Model, hparams: Any, train_ds: Any, eval_ds: Any,
+            callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
+        """One ``model.fit`` of ``hparams.epochs`` (of ``hparams.steps_per_epoch`` steps, if set);
+        returns the per-epoch history (metric -> values).
+
+        With ``hparams.lr_schedule == "cosine"`` the learning rates of
+        :meth:`learning_rates` follow a cosine decay to zero over the epochs.
         """
-        epochs = getattr(hparams, "epochs", 1)
         callbacks = list(callbacks)
-        if getattr(hparams, "lr_schedule", None) == "cosine":
-            callbacks.append(cosine_schedule(hparams.learning_rate, epochs))
+        if hparams.lr_schedule == "cosine":
+            callbacks.append(CosineDecay(hparams.epochs, self.learning_rates(model, hparams)))
         history = model.fit(
             train_ds,
             validation_data=eval_ds,
-            epochs=epochs,
-            steps_per_epoch=getattr(hparams, "steps_per_epoch", None),
+            epochs=hparams.epochs,
+            steps_per_epoch=hparams.steps_per_epoch,
             callbacks=callbacks,
             verbose=2,
         )
         return history.history
 
+    def train(self, model: keras.Model, hparams: Any, train_ds: Any, eval_ds: Any,
+              callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
+        """Trains ``model``; returns the per-epoch history. The default is :meth:`fit`."""
+        return self.fit(model, hparams, train_ds, eval_ds, callbacks)
+
     def signatures(self, model: keras.Model, hparams: Any, data: DataSpec) -> dict[str, Signature]:
         """Returns the serving functions, keyed by signature name."""
         raise NotImplementedError
+
+    def weight_images(self, model: keras.Model, hparams: Any, data: DataSpec) -> Mapping[str, np.ndarray]:
+        """Learned weights that read as images, by figure name: arrays ``(n, height, width)``
+        (or ``(n, height, width, channels)``) of raw weights. None by default."""
+        return {}
 
 
 class ClassifierFamily(ModelFamily):
     """A family whose model maps the features to class probabilities.
 
-    ``build`` must return a model taking the feature dict and returning
-    probabilities of shape ``(batch, num_classes)``.
+    A subclass names its input features (:meth:`input_features`) and builds
+    its :meth:`body` on the ``keras.Input``s made from the data; this class
+    checks that the data is labelled, adds the ``probabilities`` softmax head
+    (float32 under any precision) and compiles with
+    :func:`models.common.make_optimizer`, sparse categorical cross-entropy and
+    accuracy. A family whose model is not a functional body overrides
+    :meth:`build_model` instead.
     """
 
     task = CLASSIFICATION
     main_signature = "predict"
     signature_roles = types.MappingProxyType({"predict": CLASSIFY})
 
+    def input_features(self, hparams: Any) -> tuple[str, ...]:
+        """The transformed features the model reads."""
+        raise NotImplementedError
+
+    def body(self, hparams: Any, data: DataSpec, inputs: Mapping[str, Any]) -> Any:
+        """The layers from ``inputs`` (feature name -> ``keras.Input``) to what the softmax head reads."""
+        raise NotImplementedError
+
+    def inputs(self, hparams: Any, data: DataSpec) -> dict[str, Any]:
+        """One ``keras.Input`` per input feature, of its transformed shape and dtype."""
+        return {key: keras.Input(shape=feature_shape(data.features, key), dtype=data.features[key].dtype,
+                                 name=key)
+                for key in self.input_features(hparams)}
+
+    def build_model(self, hparams: Any, data: DataSpec) -> keras.Model:
+        """The (uncompiled) model: inputs, body, softmax head."""
+        inputs = self.inputs(hparams, data)
+        features = self.body(hparams, data, inputs)  # built first: layer order fixes the seeded initial weights
+        probabilities = keras.layers.Dense(data.num_classes, activation="softmax", dtype="float32",
+                                           name="probabilities")(features)
+        return keras.Model(inputs, probabilities, name=self.name)
+
+    def build(self, hparams: Any, data: DataSpec) -> keras.Model:
+        if data.num_classes is None or data.num_classes < 2:
+            raise ValueError(f"the '{self.name}' classifier needs labelled data with at least 2 classes "
+                             f"(DataSpec.num_classes); got {data.num_classes}")
+        model = self.build_model(hparams, data)
+        model.compile(optimizer=make_optimizer(hparams), loss="sparse_categorical_crossentropy",
+                      metrics=["sparse_categorical_accuracy"])
+        return model
+
     def signatures(self, model: keras.Model, hparams: Any, data: DataSpec) -> dict[str, Signature]:
-        feature_keys = list(data.features)
+        feature_keys = self.input_features(hparams)
 
         def predict(features: Mapping[str, Any]) -> dict[str, Any]:
             probabilities = model({k: features[k] for k in feature_keys}, training=False)
@@ -225,3 +343,34 @@ class ClassifierFamily(ModelFamily):
             }
 
         return {"predict": Signature(predict)}
+
+
+class GenerativeFamily(ModelFamily):
+    """A generative family on one image feature (``hparams.image_key``) whose model, a
+    ``keras.Model`` subclass, owns its training step (``compute_loss`` or ``train_step``).
+
+    A subclass implements :meth:`build_model`; this class finds the image
+    shape in the data, creates the model's weights (:meth:`create_weights`)
+    and compiles it (:meth:`compile`: one Adam from the hyperparameters).
+    """
+
+    task = GENERATIVE
+    hparams_cls = ImageHParams
+
+    def build_model(self, hparams: Any, data: DataSpec, shape: tuple[int, int, int]) -> keras.Model:
+        """The model for images of ``shape`` (height, width, channels)."""
+        raise NotImplementedError
+
+    def create_weights(self, model: keras.Model, hparams: Any, shape: tuple[int, int, int]) -> None:
+        """Creates the model's weights: by default one call on a blank image."""
+        model({hparams.image_key: keras.ops.zeros((1, *shape))})
+
+    def compile(self, model: keras.Model, hparams: Any) -> None:
+        model.compile(optimizer=make_optimizer(hparams))
+
+    def build(self, hparams: Any, data: DataSpec) -> keras.Model:
+        shape = image_shape(data.features, hparams.image_key)
+        model = self.build_model(hparams, data, shape)
+        self.create_weights(model, hparams, shape)
+        self.compile(model, hparams)
+        return model

@@ -2,7 +2,8 @@
 
 Convolution blocks (same/valid padding, batch norm, optional residual
 shortcut, max/average pooling, dropout), then global average pooling and a
-dense softmax head.
+dense layer before :class:`~models.base.ClassifierFamily`'s softmax head.
+``precision="mixed_float16"`` (or ``"mixed_bfloat16"``) trains in mixed precision.
 
 Example:
 
@@ -17,16 +18,21 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 
 from models import registry
 from models.base import ClassifierFamily, DataSpec, FeatureInfo  # noqa: F401  (doctest)
+from models.common import PRECISIONS, dtype_policy
+from models.features.image import image_shape
+from models.hparams import ImageHParams
 from models.layers import ConvBlock
 
 
-@dataclasses.dataclass
-class CnnHParams:
+@dataclasses.dataclass(kw_only=True)
+class CnnHParams(ImageHParams):
     filters: tuple[int, ...] = (32, 64)
     kernel_size: int = 3
     padding: str = "same"
@@ -37,35 +43,27 @@ class CnnHParams:
     dense_units: int = 128
     learning_rate: float = 2e-3
     lr_schedule: str | None = "cosine"
-    batch_size: int = 64
     epochs: int = 15
-    image_key: str = "image"
 
 
 @registry.register
 class Cnn(ClassifierFamily):
     name = "cnn"
     hparams_cls = CnnHParams
+    precisions = PRECISIONS
 
-    def build(self, hparams: CnnHParams, data: DataSpec) -> keras.Model:
-        if data.num_classes is None:
-            raise ValueError("the CNN classifier needs labelled data (num_classes)")
-        info = data.features[hparams.image_key]
-        shape = tuple(info.shape)
-        if len(shape) == 2:
-            shape = shape + (1,)
-        if len(shape) != 3:
-            raise ValueError(f"'{hparams.image_key}' must be an image (H, W[, C]); got shape {info.shape}")
-        image = keras.Input(shape=shape, name=hparams.image_key)
-        x = image
+    def input_features(self, hparams: CnnHParams) -> tuple[str, ...]:
+        return (hparams.image_key,)
+
+    def body(self, hparams: CnnHParams, data: DataSpec, inputs: Mapping[str, Any]) -> Any:
+        shape = image_shape(data.features, hparams.image_key)
+        policy = dtype_policy(hparams.precision)
+        x = inputs[hparams.image_key]
+        if tuple(x.shape[1:]) != shape:  # a 2-D image gets its channel axis
+            x = keras.layers.Reshape(shape)(x)
         for filters in hparams.filters:
-            x = ConvBlock(filters, hparams.kernel_size, hparams.padding, hparams.pool,
-                          hparams.batch_norm, hparams.residual, hparams.dropout)(x)
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        x = keras.layers.Dense(hparams.dense_units, activation="relu")(x)
-        x = keras.layers.Dropout(hparams.dropout)(x)
-        probabilities = keras.layers.Dense(data.num_classes, activation="softmax", name="probabilities")(x)
-        model = keras.Model({hparams.image_key: image}, probabilities, name="cnn")
-        model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
-        return model
+            x = ConvBlock(filters, hparams.kernel_size, hparams.padding, hparams.pool, hparams.batch_norm,
+                          hparams.residual, hparams.dropout, dtype=policy)(x)
+        x = keras.layers.GlobalAveragePooling2D(dtype=policy)(x)
+        x = keras.layers.Dense(hparams.dense_units, activation="relu", dtype=policy)(x)
+        return keras.layers.Dropout(hparams.dropout, dtype=policy)(x)

@@ -10,6 +10,7 @@ differentiates an ordinary loss, so training is backend-neutral.
 
 Serving signatures: ``classify`` (transformed features -> ``probabilities``,
 ``classes``) and ``features`` (-> the top RBM's hidden probabilities).
+:meth:`Dbn.weight_images` gives the first RBM's filters for the report.
 
 Example:
 
@@ -30,10 +31,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from models import registry
 from models.base import CLASSIFY, FEATURES, ClassifierFamily, DataSpec, FeatureInfo, Signature  # noqa: F401
+from models.features import feature_shape
+from models.features.image import image_shape
+from models.hparams import ImageHParams, check_positive_int
 from models.layers.rbm import RBM, ContrastiveDivergence, flatten
 
 
@@ -76,20 +81,24 @@ class DeepBeliefNetwork(keras.Model):
         return self.classifier(self.up(self.visible(inputs), training=training))
 
 
-@dataclasses.dataclass
-class DbnHParams:
+@dataclasses.dataclass(kw_only=True)
+class DbnHParams(ImageHParams):
     hidden_units: tuple[int, ...] = (256, 256)
     cd_k: int = 1
     pretrain_epochs: int = 20
     pretrain_learning_rate: float = 0.05
     pretrain_momentum: float = 0.5
     epochs: int = 60
-    steps_per_epoch: int | None = None
     learning_rate: float = 3e-3
     dropout: float = 0.2
     batch_size: int = 32
-    image_key: str = "image"
-    seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.hidden_units:
+            raise ValueError("a DBN needs at least one RBM layer (hidden_units is empty)")
+        check_positive_int("cd_k", self.cd_k)
+        check_positive_int("pretrain_epochs", self.pretrain_epochs)
 
 
 @registry.register
@@ -99,17 +108,14 @@ class Dbn(ClassifierFamily):
     main_signature = "classify"
     signature_roles = types.MappingProxyType({"classify": CLASSIFY, "features": FEATURES})
 
-    def build(self, hparams: DbnHParams, data: DataSpec) -> keras.Model:
-        if data.num_classes is None:
-            raise ValueError("the DBN classifier needs labelled data (num_classes)")
-        if hparams.image_key not in data.features:
-            raise ValueError(f"input feature '{hparams.image_key}' not among the features {sorted(data.features)}")
-        size = math.prod(data.features[hparams.image_key].shape)
+    def input_features(self, hparams: DbnHParams) -> tuple[str, ...]:
+        return (hparams.image_key,)
+
+    def build_model(self, hparams: DbnHParams, data: DataSpec) -> keras.Model:
+        size = math.prod(feature_shape(data.features, hparams.image_key))
         model = DeepBeliefNetwork(hparams.image_key, hparams.hidden_units, data.num_classes, hparams.dropout,
-                                  hparams.seed, name="dbn")
+                                  hparams.seed, name=self.name)
         model({hparams.image_key: ops.zeros((1, size))})
-        model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate),
-                      loss="sparse_categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
         return model
 
     def pretrain(self, model: DeepBeliefNetwork, hparams: DbnHParams, train_ds: Any) -> dict[str, list[float]]:
@@ -129,13 +135,11 @@ class Dbn(ClassifierFamily):
 
     def finetune(self, model: DeepBeliefNetwork, hparams: DbnHParams, train_ds: Any, eval_ds: Any = None,
                  callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
-        """Supervised training of the whole stack and the softmax layer. The
+        """Supervised training of the whole stack and the softmax layer (:meth:`fit`). The
         visible biases only matter to the generative model, so they are frozen."""
         for rbm in model.rbms:
             rbm.visible_bias.trainable = False
-        stage = model.fit(train_ds, validation_data=eval_ds, epochs=hparams.epochs,
-                          steps_per_epoch=hparams.steps_per_epoch, callbacks=list(callbacks), verbose=2)
-        return stage.history
+        return self.fit(model, hparams, train_ds, eval_ds, callbacks)
 
     def train(self, model: DeepBeliefNetwork, hparams: DbnHParams, train_ds: Any, eval_ds: Any,
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
@@ -148,3 +152,14 @@ class Dbn(ClassifierFamily):
             return {"features": model.features(inputs)}
 
         return {"classify": super().signatures(model, hparams, data)["predict"], "features": Signature(features)}
+
+    def weight_images(self, model: DeepBeliefNetwork, hparams: DbnHParams,
+                      data: DataSpec) -> dict[str, np.ndarray]:
+        """The first RBM's filters: the weights from the pixels to each hidden unit, as an image
+        (none when the input feature is not an image)."""
+        if len(feature_shape(data.features, hparams.image_key)) not in (2, 3):
+            return {}
+        shape = image_shape(data.features, hparams.image_key)
+        kernel = keras.ops.convert_to_numpy(model.rbms[0].kernel)  # (pixels, hidden)
+        filters = kernel.T.reshape(-1, *shape)
+        return {"rbm_filters": filters[..., 0] if shape[-1] == 1 else filters}

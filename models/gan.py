@@ -40,13 +40,11 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import GENERATE, GENERATIVE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
-from models.layers.image_coder import (
-    ImageDecoder,
-    ImageEncoder,
-    image_input,
-    image_shape,
-)
+from models.base import GENERATE, DataSpec, FeatureInfo, GenerativeFamily, Signature  # noqa: F401
+from models.common import image_input, make_optimizer
+from models.features.image import IMAGE
+from models.hparams import ImageHParams
+from models.layers.image_coder import ImageDecoder, ImageEncoder
 
 
 def _bce_with_logits(logits: Any, target: float) -> Any:
@@ -67,7 +65,7 @@ class GenerativeAdversarialNetwork(keras.Model):
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int = 32, num_classes: int | None = None,
                  generator_filters: tuple[int, ...] = (128, 64), discriminator_filters: tuple[int, ...] = (64, 128),
-                 real_label: float = 0.9, image_key: str = "image", seed: int | None = None,
+                 real_label: float = 0.9, image_key: str = IMAGE, seed: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shape, self.latent_dim, self.num_classes = tuple(shape), latent_dim, num_classes
@@ -159,46 +157,55 @@ class GenerativeAdversarialNetwork(keras.Model):
         return self._result(d_loss, self.generator_loss(fake_logits))
 
 
-@dataclasses.dataclass
-class GanHParams:
+@dataclasses.dataclass(kw_only=True)
+class GanHParams(ImageHParams):
     latent_dim: int = 32
     generator_filters: tuple[int, ...] = (128, 64)
     discriminator_filters: tuple[int, ...] = (64, 128)
     real_label: float = 0.9
-    d_learning_rate: float = 2e-4
-    g_learning_rate: float = 2e-4
+    learning_rate: float = 2e-4           # both networks', unless set apart below
+    d_learning_rate: float | None = None  # the discriminator's (default: learning_rate)
+    g_learning_rate: float | None = None  # the generator's (default: learning_rate)
     beta_1: float = 0.5
-    batch_size: int = 64
     epochs: int = 150
-    steps_per_epoch: int | None = None
-    image_key: str = "image"
-    seed: int = 0
+
+    def rates(self) -> tuple[float, float]:
+        """The discriminator's and the generator's learning rates."""
+        return (self.learning_rate if self.d_learning_rate is None else self.d_learning_rate,
+                self.learning_rate if self.g_learning_rate is None else self.g_learning_rate)
 
 
 @registry.register
-class Gan(ModelFamily):
+class Gan(GenerativeFamily):
     name = "gan"
     hparams_cls = GanHParams
-    task = GENERATIVE
     main_signature = "generate"
     signature_roles = types.MappingProxyType({"generate": GENERATE})
     conditional = False
 
-    def build(self, hparams: GanHParams, data: DataSpec) -> keras.Model:
-        shape = image_shape(data.features, hparams.image_key)
+    def build_model(self, hparams: GanHParams, data: DataSpec, shape: tuple[int, int, int]) -> keras.Model:
         num_classes = None
         if self.conditional:
             if data.num_classes is None:
                 raise ValueError(f"'{self.name}' needs labelled data (DataSpec.num_classes); got None")
             num_classes = data.num_classes
-        model = GenerativeAdversarialNetwork(
+        return GenerativeAdversarialNetwork(
             shape, hparams.latent_dim, num_classes, hparams.generator_filters, hparams.discriminator_filters,
             hparams.real_label, hparams.image_key, hparams.seed, name=self.name)
+
+    def create_weights(self, model: GenerativeAdversarialNetwork, hparams: GanHParams,
+                       shape: tuple[int, int, int]) -> None:
         labels = ops.zeros((1,), "int32") if self.conditional else None
-        model.discriminate(model.generate(ops.zeros((1, hparams.latent_dim)), labels), labels)  # weights
-        model.compile(d_optimizer=keras.optimizers.Adam(hparams.d_learning_rate, beta_1=hparams.beta_1),
-                      g_optimizer=keras.optimizers.Adam(hparams.g_learning_rate, beta_1=hparams.beta_1))
-        return model
+        model.discriminate(model.generate(ops.zeros((1, hparams.latent_dim)), labels), labels)
+
+    def compile(self, model: GenerativeAdversarialNetwork, hparams: GanHParams) -> None:
+        d_rate, g_rate = hparams.rates()
+        model.compile(d_optimizer=make_optimizer(hparams, d_rate, beta_1=hparams.beta_1),
+                      g_optimizer=make_optimizer(hparams, g_rate, beta_1=hparams.beta_1))
+
+    def learning_rates(self, model: GenerativeAdversarialNetwork, hparams: GanHParams) -> dict[str, tuple]:
+        d_rate, g_rate = hparams.rates()
+        return {"d_learning_rate": (model.d_optimizer, d_rate), "g_learning_rate": (model.g_optimizer, g_rate)}
 
     def signatures(self, model: GenerativeAdversarialNetwork, hparams: GanHParams,
                    data: DataSpec) -> dict[str, Signature]:

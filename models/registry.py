@@ -13,7 +13,11 @@ them all. Adding a family is one new file plus its import line there.
 
 from __future__ import annotations
 
+import dataclasses
+
 from models.base import ROLES, TASKS, ModelFamily
+from models.common import PRECISIONS
+from models.hparams import HParams
 
 _FAMILIES: dict[str, ModelFamily] = {}
 
@@ -22,6 +26,10 @@ def register(cls: type[ModelFamily]) -> type[ModelFamily]:
     """Class decorator: registers one instance of ``cls`` under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__qualname__} has no name")
+    if not (dataclasses.is_dataclass(cls.hparams_cls) and issubclass(cls.hparams_cls, HParams)):
+        raise ValueError(f"{cls.__qualname__}.hparams_cls must be a dataclass extending models.hparams.HParams")
+    if not cls.precisions or set(cls.precisions) - set(PRECISIONS):
+        raise ValueError(f"{cls.__qualname__}.precisions is {cls.precisions!r}; known: {', '.join(PRECISIONS)}")
     if cls.task not in TASKS:
         raise ValueError(f"{cls.__qualname__}.task is {cls.task!r}; known: {', '.join(TASKS)}")
     bad = sorted(set(cls.signature_roles.values()) - set(ROLES))

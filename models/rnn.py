@@ -23,22 +23,21 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 
 from models import registry
 from models.base import ClassifierFamily, DataSpec, FeatureInfo  # noqa: F401  (doctest)
+from models.common import PRECISIONS, dtype_policy
+from models.features import text
+from models.hparams import HParams
 from models.layers.recurrent import StackedRNN
-from models.layers.sequence import (
-    dtype_policy,
-    make_optimizer,
-    sequence_feature,
-    vocab_size,
-)
 
 
-@dataclasses.dataclass
-class RnnHParams:
+@dataclasses.dataclass(kw_only=True)
+class RnnHParams(HParams):
     cell: str = "lstm"                # "gru", "lstm" or "simple_rnn"
     units: int = 64
     depth: int = 1                    # stacked recurrent layers
@@ -52,13 +51,9 @@ class RnnHParams:
     unroll: bool = False
     dense_units: int = 0              # optional hidden layer in the head
     learning_rate: float = 3e-3
-    clipnorm: float = 1.0             # gradient clipping (exploding gradients)
-    batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int | None = None
-    precision: str = "float32"        # "float32", "mixed_float16" or "mixed_bfloat16"
-    text_feature: str = "text_ids"    # transformed token-id feature
-    vocab_name: str = "text"          # Transform vocabulary (DataSpec.extras['vocab_sizes'])
+    clipnorm: float | None = 1.0      # gradient clipping (exploding gradients)
+    text_feature: str = text.TEXT_IDS  # transformed token-id feature
+    vocab_name: str = text.VOCAB      # Transform vocabulary (DataSpec.extras['vocab_sizes'])
     vocab_size: int | None = None     # overrides the vocabulary size (training without Transform)
 
 
@@ -66,16 +61,17 @@ class RnnHParams:
 class Rnn(ClassifierFamily):
     name = "rnn"
     hparams_cls = RnnHParams
+    precisions = PRECISIONS
 
-    def build(self, hparams: RnnHParams, data: DataSpec) -> keras.Model:
-        if data.num_classes is None:
-            raise ValueError("the RNN classifier needs labelled data (num_classes)")
-        length = sequence_feature(data, hparams.text_feature)
+    def input_features(self, hparams: RnnHParams) -> tuple[str, ...]:
+        return (hparams.text_feature,)
+
+    def body(self, hparams: RnnHParams, data: DataSpec, inputs: Mapping[str, Any]) -> Any:
+        text.sequence_length(data, hparams.text_feature)
         policy = dtype_policy(hparams.precision)
-        tokens = keras.Input(shape=(length,), dtype="int64", name=hparams.text_feature)
-        x = keras.layers.Embedding(vocab_size(data, hparams.vocab_name, hparams.vocab_size),
+        x = keras.layers.Embedding(text.vocab_size(data, hparams.vocab_name, hparams.vocab_size),
                                    hparams.embedding_dim, mask_zero=True, dtype=policy,
-                                   name="embedding")(tokens)
+                                   name="embedding")(inputs[hparams.text_feature])
         x = StackedRNN(hparams.cell, hparams.units, hparams.depth, hparams.bidirectional,
                        hparams.merge_mode, hparams.dropout, hparams.recurrent_dropout,
                        hparams.activation, hparams.use_bias, hparams.unroll, dtype=policy,
@@ -83,9 +79,4 @@ class Rnn(ClassifierFamily):
         x = keras.layers.Dropout(hparams.dropout, dtype=policy)(x)
         if hparams.dense_units:
             x = keras.layers.Dense(hparams.dense_units, activation="relu", dtype=policy)(x)
-        probabilities = keras.layers.Dense(data.num_classes, activation="softmax", dtype="float32",
-                                           name="probabilities")(x)
-        model = keras.Model({hparams.text_feature: tokens}, probabilities, name="rnn")
-        model.compile(optimizer=make_optimizer(hparams.learning_rate, hparams.clipnorm, hparams.precision),
-                      loss="sparse_categorical_crossentropy", metrics=["sparse_categorical_accuracy"])
-        return model
+        return x

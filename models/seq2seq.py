@@ -12,9 +12,9 @@ target ids ``[<s>, y_1 .. y_n, </s>, 0 ..]`` into decoder input (all but the
 last) and labels (all but the first), with padding weighted 0.
 ``signatures`` decode inside the graph (greedy ``translate``, beam search
 ``translate_beam``): source ids in, the decoded string, its token ids and the
-attention weights out. Reserved target ids (``pad_id``, ``start_id``,
-``end_id``) must match the vocabulary the Transform writes
-(``components/transforms/text.py``'s ``RESERVED_TOKENS``).
+attention weights out. Feature and vocabulary names and the reserved target
+ids (``pad_id``, ``start_id``, ``end_id``) default to the Transform's
+contract, :mod:`models.features.translation`.
 
 Example:
 
@@ -43,27 +43,20 @@ from keras import ops
 
 from models import registry
 from models.base import SEQ2SEQ, TRANSLATE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
+from models.common import PRECISIONS, check_choice, dtype_policy, make_optimizer
+from models.features import translation
+from models.features.text import sequence_length, vocab_size
+from models.hparams import HParams
+from models.layers.attention import ATTENTIONS
 from models.layers.decoder import AttentionDecoder
 from models.layers.decoding import beam_search_decode, greedy_decode, tile_beams
-from models.layers.recurrent import (
-    StackedRNN,
-    check_choice,
-    num_states,
-    recurrent_layer,
-)
-from models.layers.sequence import (
-    dtype_policy,
-    make_optimizer,
-    sequence_feature,
-    vocab_size,
-)
+from models.layers.recurrent import StackedRNN, num_states, recurrent_layer
 
 DECODER_INPUT = "decoder_input"
-SPACE_MARKER = "\u2581"  # what character-level Transforms write for a space
 
 
-@dataclasses.dataclass
-class Seq2SeqHParams:
+@dataclasses.dataclass(kw_only=True)
+class Seq2SeqHParams(HParams):
     cell: str = "gru"                    # "gru" or "lstm", encoder and decoder
     embedding_dim: int = 64
     units: int = 128
@@ -73,23 +66,24 @@ class Seq2SeqHParams:
     attention_units: int | None = None   # Bahdanau score width (default: units)
     dropout: float = 0.1
     learning_rate: float = 3e-3
-    clipnorm: float = 1.0
-    batch_size: int = 64
-    epochs: int = 10
-    steps_per_epoch: int | None = None
-    precision: str = "float32"
+    clipnorm: float | None = 1.0
     max_decode_length: int = 40          # decoded tokens, end token included
     beam_width: int = 4
     length_penalty: float = 0.6
     output_separator: str = " "          # between decoded tokens ("" for characters)
-    source_feature: str = "source_ids"
-    source_vocab: str = "source"
-    target_vocab: str = "target"
+    source_feature: str = translation.SOURCE_IDS
+    source_vocab: str = translation.SOURCE_VOCAB
+    target_vocab: str = translation.TARGET_VOCAB
     source_vocab_size: int | None = None  # override the Transform vocabulary sizes
     target_vocab_size: int | None = None
-    pad_id: int = 0
-    start_id: int = 1
-    end_id: int = 2
+    pad_id: int = translation.PAD_ID
+    start_id: int = translation.START_ID
+    end_id: int = translation.END_ID
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("cell", self.cell, ("gru", "lstm"))
+        check_choice("attention", self.attention, (*ATTENTIONS, None))
 
 
 def _encoder(hp: Seq2SeqHParams, source_length: int, source_vocab: int, policy: Any) -> keras.Model:
@@ -182,17 +176,12 @@ class Seq2Seq(ModelFamily):
     task = SEQ2SEQ
     main_signature = "translate"
     signature_roles = types.MappingProxyType({"translate": TRANSLATE, "translate_beam": TRANSLATE})
-
-    def hparams(self, overrides: Mapping[str, Any] | None = None) -> Seq2SeqHParams:
-        hp = super().hparams(overrides)
-        check_choice("cell", hp.cell, ("gru", "lstm"))
-        check_choice("attention", hp.attention, ("bahdanau", "luong", None))
-        return hp
+    precisions = PRECISIONS
 
     def build(self, hparams: Seq2SeqHParams, data: DataSpec) -> keras.Model:
         hp = hparams
         policy = dtype_policy(hp.precision)
-        source_length = sequence_feature(data, hp.source_feature)
+        source_length = sequence_length(data, hp.source_feature)
         encoder = _encoder(hp, source_length, vocab_size(data, hp.source_vocab, hp.source_vocab_size),
                            policy)
         decoder = AttentionDecoder(vocab_size(data, hp.target_vocab, hp.target_vocab_size),
@@ -204,7 +193,7 @@ class Seq2Seq(ModelFamily):
         logits, _ = decoder(decoder_input, states, values, mask=mask)
         model = keras.Model({hp.source_feature: source, DECODER_INPUT: decoder_input}, logits,
                             name="seq2seq")
-        model.compile(optimizer=make_optimizer(hp.learning_rate, hp.clipnorm, hp.precision),
+        model.compile(optimizer=make_optimizer(hp),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       weighted_metrics=["sparse_categorical_accuracy"])
         return model
@@ -230,10 +219,10 @@ class Seq2Seq(ModelFamily):
             raise ValueError(f"no vocabulary file '{hparams.target_vocab}' in the data "
                              f"(known: {sorted(files)}); the translate signature needs it")
         vocabulary = read_vocabulary(files[hparams.target_vocab])
-        for name in ("pad_id", "start_id", "end_id"):
-            if getattr(hparams, name) >= len(vocabulary):
-                raise ValueError(f"{name}={getattr(hparams, name)} is outside the target vocabulary "
-                                 f"of {len(vocabulary)} tokens")
+        reserved = {"pad_id": hparams.pad_id, "start_id": hparams.start_id, "end_id": hparams.end_id}
+        for name, token_id in reserved.items():
+            if token_id >= len(vocabulary):
+                raise ValueError(f"{name}={token_id} is outside the target vocabulary of {len(vocabulary)} tokens")
         tokens = tf.constant(vocabulary)
 
         def make(beam: bool) -> Any:
@@ -242,7 +231,7 @@ class Seq2Seq(ModelFamily):
                 keep = tf.sequence_mask(out["lengths"], hparams.max_decode_length)
                 words = tf.ragged.boolean_mask(tf.gather(tokens, out["ids"]), keep)
                 text = tf.strings.reduce_join(words, axis=-1, separator=hparams.output_separator)
-                return {"translation": tf.strings.regex_replace(text, SPACE_MARKER, " "),
+                return {"translation": tf.strings.regex_replace(text, translation.SPACE_MARKER, " "),
                         "token_ids": tf.cast(out["ids"], tf.int64),
                         "attention": out["weights"],
                         "length": tf.cast(out["lengths"], tf.int64)}

@@ -35,13 +35,11 @@ import keras
 from keras import ops
 
 from models import registry
-from models.base import DECODE, ENCODE, GENERATIVE, SAMPLE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
-from models.layers.image_coder import (
-    ImageDecoder,
-    ImageEncoder,
-    image_input,
-    image_shape,
-)
+from models.base import DECODE, ENCODE, SAMPLE, DataSpec, FeatureInfo, GenerativeFamily, Signature  # noqa: F401
+from models.common import image_input
+from models.features.image import IMAGE
+from models.hparams import ImageHParams
+from models.layers.image_coder import ImageDecoder, ImageEncoder
 
 
 def bernoulli_nll(images: Any, logits: Any) -> Any:
@@ -63,7 +61,7 @@ class VariationalAutoencoder(keras.Model):
     """
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int = 8, filters: tuple[int, ...] = (32, 64),
-                 image_key: str = "image", seed: int | None = None, **kwargs: Any) -> None:
+                 image_key: str = IMAGE, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if latent_dim < 1:
             raise ValueError(f"latent_dim must be >= 1; got {latent_dim}")
@@ -108,33 +106,24 @@ class VariationalAutoencoder(keras.Model):
         return ops.mean(reconstruction + kl)
 
 
-@dataclasses.dataclass
-class VaeHParams:
+@dataclasses.dataclass(kw_only=True)
+class VaeHParams(ImageHParams):
     latent_dim: int = 8
     filters: tuple[int, ...] = (32, 64)
     learning_rate: float = 2e-3
-    batch_size: int = 64
     epochs: int = 60
-    steps_per_epoch: int | None = None
-    image_key: str = "image"
-    seed: int = 0
 
 
 @registry.register
-class Vae(ModelFamily):
+class Vae(GenerativeFamily):
     name = "vae"
     hparams_cls = VaeHParams
-    task = GENERATIVE
     main_signature = "encode"
     signature_roles = types.MappingProxyType({"encode": ENCODE, "decode": DECODE, "sample": SAMPLE})
 
-    def build(self, hparams: VaeHParams, data: DataSpec) -> keras.Model:
-        shape = image_shape(data.features, hparams.image_key)
-        model = VariationalAutoencoder(shape, hparams.latent_dim, hparams.filters, hparams.image_key,
-                                       hparams.seed, name="vae")
-        model({hparams.image_key: ops.zeros((1, *shape))})  # creates the weights
-        model.compile(optimizer=keras.optimizers.Adam(hparams.learning_rate))
-        return model
+    def build_model(self, hparams: VaeHParams, data: DataSpec, shape: tuple[int, int, int]) -> keras.Model:
+        return VariationalAutoencoder(shape, hparams.latent_dim, hparams.filters, hparams.image_key,
+                                      hparams.seed, name=self.name)
 
     def signatures(self, model: VariationalAutoencoder, hparams: VaeHParams,
                    data: DataSpec) -> dict[str, Signature]:

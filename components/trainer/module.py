@@ -6,42 +6,90 @@ The pipeline passes ``custom_config``::
      "hparams": {"epochs": 15},      # overrides of the family's defaults
      "label_key": "label",           # None for unsupervised families
      "num_classes": 10,
-     "seed": 0,
+     "seed": 0,                      # the pipeline's seed: hparams.seed unless hparams set it
      "code_fingerprint": "..."}      # only for TFX's cache key (see components/fingerprint.py)
 
-Everything family-specific happens behind ``models.base.ModelFamily``.
+Everything family-specific happens behind ``models.base.ModelFamily``:
+``run_fn`` reads the shared hyperparameters (``batch_size``, ``seed``) of
+:class:`models.hparams.HParams`, and writes into the ``model_run`` artifact
+the training history (:data:`components.trainer.HISTORY_FILE`) and, for a
+family with ``weight_images``, their figures (:mod:`components.figures`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
+from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 import models
+from components.figures import Figure, write_figures
 from components.trainer import HISTORY_FILE
 from components.trainer.data import data_spec, make_dataset
 from components.trainer.export import export_serving_model
+
+# Weight images shown per figure: at most this many, in rows of WEIGHT_GRID_COLUMNS.
+MAX_WEIGHT_IMAGES = 64
+WEIGHT_GRID_COLUMNS = 8
+
+
+def hparams_for(family: models.base.ModelFamily, config: Mapping[str, Any]) -> Any:
+    """The family's hyperparameters from ``custom_config``: its ``hparams`` overrides,
+    and the pipeline's ``seed`` unless those set one."""
+    overrides = dict(config.get("hparams") or {})
+    if config.get("seed") is not None:
+        overrides.setdefault("seed", int(config["seed"]))
+    return family.hparams(overrides)
+
+
+def weight_figures(images: Mapping[str, np.ndarray]) -> list[Figure]:
+    """``image_grid`` figures of a family's weight images (``(n, h, w[, c])`` raw weights each).
+
+    Each image is scaled to its largest absolute weight (0 is grey, 0.5;
+    the extremes 0 and 1); the first :data:`MAX_WEIGHT_IMAGES` fill whole rows
+    of up to :data:`WEIGHT_GRID_COLUMNS`.
+
+    >>> (figure,) = weight_figures({"filters": np.arange(-6.0, 6.0).reshape(3, 2, 2)})
+    >>> figure.arrays["images"].shape, figure.arrays["images"].min(), figure.arrays["images"].max()
+    ((1, 3, 2, 2), 0.0, 1.0)
+    """
+    figures = []
+    for name, weights in images.items():
+        weights = np.asarray(weights, np.float32)
+        columns = min(WEIGHT_GRID_COLUMNS, len(weights))
+        if not columns:
+            continue
+        shown = min(len(weights), MAX_WEIGHT_IMAGES) // columns * columns
+        scale = np.abs(weights[:shown]).reshape(shown, -1).max(axis=1)
+        scale = np.where(scale > 0, scale, 1.0).reshape(shown, *([1] * (weights.ndim - 1)))
+        grid = (0.5 + 0.5 * weights[:shown] / scale).reshape(shown // columns, columns, *weights.shape[1:])
+        figures.append(Figure(
+            name, "image_grid", f"{name.replace('_', ' ')}: {shown} of {len(weights)}",
+            caption=(f"The learned weights of the first {shown} of {len(weights)} units as images, each "
+                     "scaled to its largest absolute weight (white positive, black negative, grey 0)."),
+            arrays={"images": grid}))
+    return figures
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = fn_args.custom_config or {}
     family = models.get(config["model"])
-    hparams = family.hparams(config.get("hparams"))
-    seed = int(config.get("seed", 0))
-    keras.utils.set_random_seed(seed)
+    hparams = hparams_for(family, config)
+    keras.utils.set_random_seed(hparams.seed)
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     data = data_spec(tft_output, config.get("label_key"), config.get("num_classes"))
-    batch_size = int(getattr(hparams, "batch_size", 64))
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
-                            data.label_key, batch_size, shuffle=True, seed=seed)
+                            data.label_key, hparams.batch_size, shuffle=True, seed=hparams.seed)
     eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
-                           data.label_key, batch_size, shuffle=False, seed=seed)
+                           data.label_key, hparams.batch_size, shuffle=False, seed=hparams.seed)
 
     model = family.build(hparams, data)
     history = family.train(model, hparams, train_ds, eval_ds)
@@ -52,3 +100,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({"model": family.name, "signatures": signatures,
                    "history": {k: [float(v) for v in vs] for k, vs in history.items()}}, f)
+    figures = weight_figures(family.weight_images(model, hparams, data))
+    if figures:
+        write_figures(fn_args.model_run_dir, figures)

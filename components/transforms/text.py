@@ -14,8 +14,10 @@ Tokenisation: invalid UTF-8 bytes become U+FFFD, text is lower-cased
 (Unicode), punctuation and symbols are split off as tokens, whitespace
 separates words (``"char"``: every character is a token, a space is
 ``SPACE_MARKER``). Ids come from ``tft.compute_and_apply_vocabulary`` with
-:data:`RESERVED_TOKENS` at the start of the vocabulary file, so
+``RESERVED_TOKENS`` at the start of the vocabulary file, so
 ``<pad>`` = 0, ``<s>`` = 1, ``</s>`` = 2 and ``<unk>`` = 3 (unknown words).
+Names, reserved tokens and ids are the contract in :mod:`models.features.text`,
+which the text families read too.
 Texts longer than ``max_length`` tokens keep their first ``max_length``;
 an empty text becomes the single token ``<unk>`` (never an all-padding row).
 """
@@ -28,9 +30,9 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_transform as tft
 
-RESERVED_TOKENS = ("<pad>", "<s>", "</s>", "<unk>")
-PAD_ID, START_ID, END_ID, UNK_ID = range(len(RESERVED_TOKENS))
-SPACE_MARKER = "\u2581"
+from models.features import text as contract
+from models.features.text import END_ID, PAD_ID, RESERVED_TOKENS, SPACE_MARKER, START_ID, UNK_ID
+
 TOKENIZERS = ("word", "char")
 # Bytes kept from a raw text per token of max_length, before tokenising (bounds the work).
 BYTES_PER_TOKEN = 32
@@ -99,13 +101,13 @@ def token_ids(text: tf.Tensor, *, max_length: int, vocab_name: str, tokenizer: s
 
 def preprocessing_fn(inputs: Mapping[str, Any], custom_config: Mapping[str, Any] | None = None) -> dict[str, tf.Tensor]:
     config = dict(custom_config or {})
-    text_key = config.get("text_key", "text")
-    label_key = config.get("label_key", "label")
+    text_key = config.get("text_key", contract.TEXT)
+    label_key = config.get("label_key", contract.LABEL)
     if text_key not in inputs:
         raise ValueError(f"no text feature '{text_key}' in the raw data; features: {sorted(inputs)}")
-    outputs = {f"{text_key}_ids": token_ids(
+    outputs = {contract.ids_feature(text_key): token_ids(
         dense_column(inputs[text_key], ""), max_length=int(config.get("max_length", 128)),
-        vocab_name=config.get("vocab_name", "text"), tokenizer=config.get("tokenizer", "word"),
+        vocab_name=config.get("vocab_name", contract.VOCAB), tokenizer=config.get("tokenizer", "word"),
         top_k=config.get("top_k", 20000), frequency_threshold=config.get("frequency_threshold"))}
     if label_key in inputs:
         outputs[label_key] = tf.cast(dense_column(inputs[label_key], -1), tf.int64)

@@ -20,7 +20,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from models.layers.recurrent import check_choice
+from models.common import check_choice
 
 ATTENTIONS = ("bahdanau", "luong")
 LUONG_SCORES = ("general", "dot")

@@ -36,15 +36,18 @@ class ConvBlock(keras.layers.Layer):
         self.filters, self.kernel_size, self.padding = filters, kernel_size, padding
         self.pool, self.batch_norm, self.residual, self.dropout = pool, batch_norm, residual, dropout
         self.bn_momentum = bn_momentum
-        self.conv1 = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm)
-        self.conv2 = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm)
+        policy = self.dtype_policy  # mixed precision reaches every sublayer
+        self.conv1 = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm,
+                                         dtype=policy)
+        self.conv2 = keras.layers.Conv2D(filters, kernel_size, padding=padding, use_bias=not batch_norm,
+                                         dtype=policy)
         # Momentum 0.9 rather than Keras' 0.99: small datasets train for few
         # steps, and slow moving averages then make inference diverge from training.
-        self.norm1 = keras.layers.BatchNormalization(momentum=bn_momentum) if batch_norm else None
-        self.norm2 = keras.layers.BatchNormalization(momentum=bn_momentum) if batch_norm else None
+        self.norm1 = keras.layers.BatchNormalization(momentum=bn_momentum, dtype=policy) if batch_norm else None
+        self.norm2 = keras.layers.BatchNormalization(momentum=bn_momentum, dtype=policy) if batch_norm else None
         self.pooling = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D,
-                        None: lambda: None}[pool]()
-        self.drop = keras.layers.Dropout(dropout) if dropout else None
+                        None: lambda dtype: None}[pool](dtype=policy)
+        self.drop = keras.layers.Dropout(dropout, dtype=policy) if dropout else None
         self.shortcut = None
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -56,8 +59,8 @@ class ConvBlock(keras.layers.Layer):
         if self.residual and (shrink or input_shape[-1] != self.filters):
             # Project the shortcut: 1x1 conv to the new depth, cropping for 'valid'.
             self.shortcut = keras.Sequential([
-                keras.layers.Cropping2D(shrink // 2),
-                keras.layers.Conv2D(self.filters, 1, use_bias=False),
+                keras.layers.Cropping2D(shrink // 2, dtype=self.dtype_policy),
+                keras.layers.Conv2D(self.filters, 1, use_bias=False, dtype=self.dtype_policy),
             ])
 
     def call(self, inputs: Any, training: bool | None = None) -> Any:

@@ -20,8 +20,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from models.common import check_choice
 from models.layers.attention import ATTENTIONS, make_attention
-from models.layers.recurrent import check_choice, num_states, recurrent_cell
+from models.layers.recurrent import num_states, recurrent_cell
 
 
 @keras.saving.register_keras_serializable(package="zoo")

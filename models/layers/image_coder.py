@@ -124,22 +124,3 @@ class ImageDecoder(keras.layers.Layer):
         return {**super().get_config(), "image_shape": self.image_shape, "filters": self.filters,
                 "activation": self.activation, "batch_norm": self.batch_norm,
                 "output_activation": self.output_activation}
-
-
-def image_shape(features: Any, key: str) -> tuple[int, int, int]:
-    """The (height, width, channels) of feature ``key`` in a ``DataSpec.features``
-    mapping; a 2-D image gets one channel."""
-    if key not in features:
-        raise ValueError(f"image feature '{key}' not among the features {sorted(features)}")
-    shape = tuple(features[key].shape)
-    if len(shape) == 2:
-        shape += (1,)
-    if len(shape) != 3 or None in shape:
-        raise ValueError(f"'{key}' must be a fixed-size image (H, W[, C]); got shape {features[key].shape}")
-    return shape  # type: ignore[return-value]
-
-
-def image_input(inputs: Any, key: str, shape: Sequence[int]) -> Any:
-    """The float image batch of ``shape`` from a feature dict (or a bare tensor)."""
-    images = inputs[key] if isinstance(inputs, dict) else inputs
-    return keras.ops.reshape(keras.ops.cast(images, "float32"), (-1, *shape))

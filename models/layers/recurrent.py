@@ -13,18 +13,14 @@ from typing import Any
 
 import keras
 
+from models.common import check_choice
+
 CELLS = ("gru", "lstm", "simple_rnn")
 MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 _LAYERS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM, "simple_rnn": keras.layers.SimpleRNN}
 _CELL_LAYERS = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell,
                 "simple_rnn": keras.layers.SimpleRNNCell}
-
-
-def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
-    """Raises ``ValueError`` naming ``value`` and the ``choices`` when it is not one of them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
 def fused_kernel_blockers(cell: str, activation: str = "tanh", recurrent_dropout: float = 0.0,

@@ -94,6 +94,24 @@ def test_served_transform_takes_raw_strings_without_the_label(reviews: tuple) ->
     assert served["text_ids"].numpy()[5].tolist()[:3] == [text.UNK_ID] * 3
 
 
+def test_the_rnn_reads_by_default_what_the_text_transform_writes(reviews: tuple) -> None:
+    """The contract in models/features/text.py: names the Transform writes are the family defaults."""
+    import models.rnn  # noqa: F401  (registers 'rnn')
+    from components.trainer.data import data_spec
+    from models import registry
+    from models.features import text as contract
+
+    rows, output = reviews
+    assert set(output.transformed_feature_spec()) == {contract.TEXT_IDS, contract.LABEL}
+    data = data_spec(output, contract.LABEL, 2)
+    assert set(data.extras["vocab_sizes"]) == {contract.VOCAB}
+    family = registry.get("rnn")
+    model = family.build(family.hparams({"units": 4, "embedding_dim": 4}), data)
+    ids = np.stack([r[contract.TEXT_IDS] for r in rows])
+    assert tuple(model({contract.TEXT_IDS: ids}).shape) == (len(rows), 2)
+    assert model.get_layer("embedding").input_dim == output.vocabulary_size_by_name(contract.VOCAB)
+
+
 def test_sparse_inputs_and_bad_config() -> None:
     sparse = tf.SparseTensor([[0, 0], [2, 0]], tf.constant([b"a", b"b"]), [3, 1])
     assert text.dense_column(sparse, b"").numpy().tolist() == [b"a", b"", b"b"]

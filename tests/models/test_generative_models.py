@@ -67,6 +67,56 @@ def test_vae_kl_term_is_the_closed_form():
     assert float(vae.gaussian_kl(z_mean, z_log_var)[0]) == pytest.approx(expected, rel=1e-6)
 
 
+def _numpy_bernoulli_nll(images: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """-log p(x|z) of Bernoulli pixels with means sigmoid(logits), summed over each image's pixels."""
+    p = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+    log_lik = images * np.log(p) + (1.0 - images) * np.log1p(-p)
+    return -log_lik.reshape(len(images), -1).sum(axis=1)
+
+
+def test_bernoulli_nll_is_the_summed_pixel_negative_log_likelihood(digits):
+    images = digits[0][:6]
+    logits = np.random.default_rng(0).normal(scale=2.0, size=images.shape).astype(np.float32)
+    nll = np.asarray(vae.bernoulli_nll(images, logits))
+    assert nll.shape == (6,)
+    np.testing.assert_allclose(nll, _numpy_bernoulli_nll(images, logits), rtol=1e-5)
+    # A perfect, confident reconstruction of binary pixels costs ~0 nats; a coin flip ln 2 per pixel.
+    binary = (images > 0.5).astype(np.float32)
+    assert float(np.max(vae.bernoulli_nll(binary, (binary * 2 - 1) * 30.0))) < 1e-6
+    np.testing.assert_allclose(np.asarray(vae.bernoulli_nll(binary, np.zeros_like(binary))), 64 * np.log(2), rtol=1e-5)
+
+
+def test_vae_loss_is_the_negative_elbo_in_nats_per_image(digits):
+    """compute_loss = mean over images of (summed Bernoulli NLL + closed-form KL), against numpy."""
+    family = registry.get("vae")
+    model = family.build(family.hparams({"latent_dim": 3}), UNLABELLED)
+    images = digits[0][:16]
+    outputs = model({"image": images}, training=True)
+    loss = float(model.compute_loss({"image": images}, None, outputs))
+    z_mean, z_log_var = np.asarray(outputs["z_mean"], np.float64), np.asarray(outputs["z_log_var"], np.float64)
+    kl = -0.5 * np.sum(1 + z_log_var - z_mean ** 2 - np.exp(z_log_var), axis=1)
+    expected = np.mean(_numpy_bernoulli_nll(images, np.asarray(outputs["logits"])) + kl)
+    assert loss == pytest.approx(expected, rel=1e-5)
+    assert expected > 20.0  # 64 pixels of an untrained decoder: tens of nats, not a per-pixel mean
+
+
+def test_vae_reparameterisation_draws_z_from_the_posterior():
+    """z = mu + sigma * eps: over many draws the sample mean is mu and the std sigma."""
+    family = registry.get("vae")
+    model = family.build(family.hparams({"latent_dim": 2}), UNLABELLED)
+    n = 20_000
+    z_mean = np.tile(np.array([[1.0, -2.0]], np.float32), (n, 1))
+    z_log_var = np.tile(np.log(np.array([[4.0, 0.25]], np.float32)), (n, 1))
+    z = np.asarray(model.reparameterize(z_mean, z_log_var))
+    np.testing.assert_allclose(z.mean(axis=0), [1.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(z.std(axis=0), [2.0, 0.5], rtol=0.03)
+    assert not np.allclose(z, z_mean)
+    # ... and a forward pass decodes such a draw: two passes over the same images differ.
+    images = np.random.default_rng(0).random((4, 8, 8, 1)).astype(np.float32)
+    a, b = (np.asarray(model({"image": images})["logits"]) for _ in range(2))
+    assert not np.allclose(a, b)
+
+
 def test_vae_signatures(digits):
     family = registry.get("vae")
     hp = family.hparams({"latent_dim": 3})
@@ -221,6 +271,84 @@ def test_cd_k_lowers_reconstruction_error_of_a_tiny_rbm():
     assert history["reconstruction_error"][-1] < history["reconstruction_error"][0]
 
 
+class _GibbsSpy:
+    """Records, for every Gibbs chain the RBM runs, the down passes p(v|h) it made (one per step)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.chains: list[int] = []
+        self.running = False
+        gibbs, down = RBM.gibbs, RBM.visible_probabilities
+
+        def counting_gibbs(rbm, visible, k=1):
+            self.chains.append(0)
+            self.running = True
+            try:
+                return gibbs(rbm, visible, k)
+            finally:
+                self.running = False
+
+        def counting_down(rbm, hidden):
+            if self.running:
+                self.chains[-1] += 1
+            return down(rbm, hidden)
+
+        monkeypatch.setattr(RBM, "gibbs", counting_gibbs)
+        monkeypatch.setattr(RBM, "visible_probabilities", counting_down)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_cd_k_runs_k_gibbs_steps(monkeypatch, k):
+    rbm = RBM(units=3, seed=0)
+    v = np.random.default_rng(0).integers(0, 2, (5, 6)).astype(np.float32)
+    rbm.build(v.shape)
+    spy = _GibbsSpy(monkeypatch)
+    rbm.contrastive_divergence(v, k)
+    assert spy.chains == [k]
+    # The trainer passes its k through to the surrogate loss.
+    trainer = ContrastiveDivergence(rbm, k=k)
+    outputs = trainer(v)
+    spy.chains.clear()
+    trainer.compute_loss(v, None, outputs)
+    assert spy.chains == [k]
+
+
+def _seeded_rbm(visible: int) -> RBM:
+    rbm = RBM(units=4, seed=0)
+    rbm.build((None, visible))
+    rbm.kernel.assign(np.random.default_rng(1).normal(size=(visible, 4)).astype(np.float32))
+    return rbm
+
+
+def test_cd_3_negative_sample_and_gradient_differ_from_cd_1():
+    """Same seed, same weights, same data: three Gibbs steps end somewhere else than one."""
+    v = np.random.default_rng(0).integers(0, 2, (64, 6)).astype(np.float32)
+    negative, gradient = {}, {}
+    for k in (1, 3):
+        negative[k] = np.asarray(_seeded_rbm(6).gibbs(v, k))
+        rbm = _seeded_rbm(6)
+        with tf.GradientTape() as tape:
+            loss = rbm.contrastive_divergence(v, k)
+        gradient[k] = np.asarray(tape.gradient(loss, rbm.kernel))
+    np.testing.assert_array_equal(negative[1], np.asarray(_seeded_rbm(6).gibbs(v, 1)))  # seeded: repeatable
+    assert np.abs(negative[1] - negative[3]).mean() > 1e-3
+    assert np.abs(gradient[1] - gradient[3]).max() > 1e-4
+
+
+def test_dbn_pretraining_uses_cd_k(monkeypatch, digits):
+    used = []
+
+    class Recording(ContrastiveDivergence):
+        def __init__(self, rbm, k=1, **kwargs):
+            used.append(k)
+            super().__init__(rbm, k, **kwargs)
+
+    monkeypatch.setattr(dbn, "ContrastiveDivergence", Recording)
+    family = registry.get("dbn")
+    hp = family.hparams({"hidden_units": (8, 4), "cd_k": 3, "pretrain_epochs": 1, "steps_per_epoch": 1})
+    family.pretrain(family.build(hp, LABELLED), hp, _dataset(digits, True, 32))
+    assert used == [3, 3]
+
+
 def test_rbm_rejects_bad_arguments():
     with pytest.raises(ValueError, match="units=0"):
         RBM(units=0)
@@ -247,6 +375,18 @@ def test_dbn_pretrains_greedily_then_fine_tunes(digits):
     out = signatures["classify"].fn({"image": digits[0][:6]})
     assert tuple(out["probabilities"].shape) == (6, 10) and tuple(out["classes"].shape) == (6,)
     assert tuple(signatures["features"].fn({"image": digits[0][:6]})["features"].shape) == (6, 16)
+
+
+def test_dbn_weight_images_are_the_first_rbm_filters():
+    family = registry.get("dbn")
+    hp = family.hparams({"hidden_units": (6, 3)})
+    model = family.build(hp, LABELLED)
+    (name, filters), = family.weight_images(model, hp, LABELLED).items()
+    assert name == "rbm_filters" and filters.shape == (6, 8, 8)
+    np.testing.assert_array_equal(filters[2].reshape(-1), np.asarray(model.rbms[0].kernel)[:, 2])
+    flat = DataSpec({"image": FeatureInfo((64,), "float32")}, "label", 10)
+    assert family.weight_images(family.build(hp, flat), hp, flat) == {}
+    assert registry.get("vae").weight_images(None, None, UNLABELLED) == {}
 
 
 def test_dbn_pretraining_leaves_lower_rbm_fixed(digits):

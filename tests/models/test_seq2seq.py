@@ -8,9 +8,9 @@ import pytest
 import tensorflow as tf
 
 import models.seq2seq  # noqa: F401  (registers 'seq2seq')
-from components.transforms.text import END_ID, PAD_ID, RESERVED_TOKENS, START_ID
 from models import registry
 from models.base import SEQ2SEQ, DataSpec, FeatureInfo
+from models.features.translation import END_ID, PAD_ID, RESERVED_TOKENS, START_ID
 from models.layers.attention import BahdanauAttention, LuongAttention, masked_softmax
 from models.layers.decoding import beam_search_decode, greedy_decode
 from models.seq2seq import DECODER_INPUT, decode, exact_match, shift_targets
@@ -40,10 +40,11 @@ def sources(length: int = 7) -> np.ndarray:
     return np.pad(ids, ((0, 0), (0, length - 7)))
 
 
-def test_reserved_ids_match_the_transform_vocabulary() -> None:
+def test_defaults_are_the_transform_contract() -> None:
     hp = registry.get("seq2seq").hparams()
     assert (hp.pad_id, hp.start_id, hp.end_id) == (PAD_ID, START_ID, END_ID)
     assert RESERVED_TOKENS[:3] == ("<pad>", "<s>", "</s>")
+    assert (hp.source_feature, hp.source_vocab, hp.target_vocab) == ("source_ids", "source", "target")
     assert registry.get("seq2seq").task == SEQ2SEQ
 
 
@@ -202,6 +203,57 @@ def test_masked_softmax_and_attention_layers() -> None:
         assert numpy(w)[0, 3] == 0.0
     with pytest.raises(ValueError, match="score must be one of"):
         LuongAttention("concat")
+
+
+def _softmax(scores: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    e = np.exp(scores - np.where(mask, scores, -np.inf).max(-1, keepdims=True)) * mask
+    return e / e.sum(-1, keepdims=True)
+
+
+def _kernel(dense: keras.layers.Dense) -> np.ndarray:
+    return numpy(dense.kernel)
+
+
+@pytest.mark.parametrize("kind", ["bahdanau", "luong_general", "luong_dot"])
+def test_attention_weights_are_the_softmax_of_the_score_function(kind: str) -> None:
+    """The weights follow the layer's own score function, computed here in numpy from its weights:
+    additive ``v^T tanh(W_h h + W_s s + b)`` or multiplicative ``s^T W h`` / ``s^T h``."""
+    rng = np.random.default_rng(0)
+    width = 6
+    query = rng.normal(size=(3, width)).astype("float32")
+    values = rng.normal(size=(3, 5, width if kind == "luong_dot" else 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], bool)
+    keras.utils.set_random_seed(0)
+    if kind == "bahdanau":
+        layer = BahdanauAttention(7)
+        layer.build(query.shape, values.shape)
+        layer.query_dense.bias.assign(rng.normal(size=7).astype("float32"))
+        hidden = np.tanh(values @ _kernel(layer.key_dense)
+                         + (query @ _kernel(layer.query_dense) + numpy(layer.query_dense.bias))[:, None])
+        scores = (hidden @ _kernel(layer.energy))[..., 0]
+    else:
+        layer = LuongAttention(kind.split("_")[1])
+        layer.build(query.shape, values.shape)
+        keys = values @ _kernel(layer.key_dense) if kind == "luong_general" else values
+        scores = np.einsum("bd,bsd->bs", query, keys)
+    assert np.ptp(scores[0]) > 0.1  # the scores are far from uniform: the check below has teeth
+    context, weights = layer(query, values, mask=mask)
+    expected = _softmax(scores, mask)
+    np.testing.assert_allclose(numpy(weights), expected, atol=1e-5)
+    np.testing.assert_allclose(numpy(context), np.einsum("bs,bsd->bd", expected, values), atol=1e-5)
+    # The precomputed keys (what decoding passes every step) give the same weights.
+    _, again = layer(query, values, keys=layer.prepare(values), mask=mask)
+    np.testing.assert_allclose(numpy(again), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong"])
+def test_decoder_attention_depends_on_the_decoder_state(attention: str) -> None:
+    """Different decoder steps attend differently: the weights are not a fixed function of the mask."""
+    model, hp = build(attention=attention)
+    weights = numpy(decode(model, hp, sources())["weights"])
+    row = weights[2]  # the unpadded source
+    assert np.abs(row[0] - row[1]).max() > 1e-4 or np.abs(row[1] - row[2]).max() > 1e-4
+    assert np.ptp(row[0]) > 1e-4  # not uniform over the source
 
 
 # --- training, signatures, errors ----------------------------------------------------------
