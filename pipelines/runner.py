@@ -19,14 +19,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+from components.trainer import PROGRESS_FD_ENV
 from pipelines.config import PipelineConfig
 
 RUNNERS = ("local", "beam")
 # In-process Beam: the fastest choice for small data on a laptop or a 2-core CI box.
 DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
-# Set while a run's output is redirected: the file descriptor of the real terminal,
-# for progress bars of long steps (the Trainer's epochs).
-PROGRESS_FD_ENV = "ZOO_PROGRESS_FD"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,6 +34,7 @@ from components.figures import Figure, write_figures
 from components.trainer import HISTORY_FILE
 from components.trainer.data import data_spec, make_dataset
 from components.trainer.export import export_serving_model
+from components.trainer.progress import EpochProgress, progress_stream
 
 # Weight images shown per figure: at most this many, in rows of WEIGHT_GRID_COLUMNS.
 MAX_WEIGHT_IMAGES = 64
@@ -78,6 +79,17 @@ def weight_figures(images: Mapping[str, np.ndarray]) -> list[Figure]:
     return figures
 
 
+def training_callbacks(model_run_dir: str) -> list[keras.callbacks.Callback]:
+    """TensorBoard logs in the ``model_run`` artifact (``tensorboard --logdir <its uri>``), as
+    TFX's examples write them, and the epoch progress line of a quiet ``zoo run``."""
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.TensorBoard(log_dir=model_run_dir, write_graph=False, update_freq="epoch")]
+    stream = progress_stream()
+    if stream is not None:
+        callbacks.append(EpochProgress(stream))
+    return callbacks
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = fn_args.custom_config or {}
     family = models.get(config["model"])
@@ -87,12 +99,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     data = data_spec(tft_output, config.get("label_key"), config.get("num_classes"))
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
-                            data.label_key, hparams.batch_size, shuffle=True, seed=hparams.seed)
+                            data.label_key, hparams.batch_size, shuffle=True, seed=hparams.seed,
+                            repeat=hparams.steps_per_epoch is not None)
     eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                            data.label_key, hparams.batch_size, shuffle=False, seed=hparams.seed)
 
     model = family.build(hparams, data)
-    history = family.train(model, hparams, train_ds, eval_ds)
+    history = family.train(model, hparams, train_ds, eval_ds, training_callbacks(fn_args.model_run_dir))
 
     signatures = export_serving_model(model, family, hparams, data, tft_output,
                                       fn_args.serving_model_dir)

@@ -22,8 +22,16 @@ def section(record: RunRecord, config: PipelineConfig, folder: str) -> str:
         return ""
     path = os.path.join(model_run.uri, HISTORY_FILE)
     parts = [history_html(path, folder)] if os.path.exists(path) else []
+    parts.append(tensorboard_html(model_run.uri))
     parts.append(figures_html(model_run.uri, folder, "training"))
     return "\n".join(p for p in parts if p)
+
+
+def tensorboard_html(model_run_uri: str) -> str:
+    """How to open the Trainer's TensorBoard logs, where it wrote some."""
+    if not any(name.startswith("events.out.tfevents") for _, _, files in os.walk(model_run_uri) for name in files):
+        return ""
+    return paragraph(f"TensorBoard logs: tensorboard --logdir {model_run_uri}")
 
 
 def history_html(path: str, folder: str) -> str:

@@ -56,3 +56,33 @@ def test_dbn_filters_reach_the_report_as_a_figure(tmp_path) -> None:
     kernel = np.asarray(model.rbms[0].kernel)  # (pixels, hidden)
     first = figure.arrays["images"][0, 0].reshape(-1)
     np.testing.assert_allclose(first, 0.5 + 0.5 * kernel[:, 0] / np.abs(kernel[:, 0]).max(), rtol=1e-5)
+
+
+def test_count_records_reads_gzip_and_plain_shards(tmp_path) -> None:
+    import tensorflow as tf
+
+    from components.trainer.data import count_records
+
+    for name, compression, n in (("a.gz", "GZIP", 3), ("b.gz", "GZIP", 4), ("c", "", 2)):
+        with tf.io.TFRecordWriter(str(tmp_path / name), compression) as writer:
+            for i in range(n):
+                writer.write(b"record %d" % i)
+    assert count_records([str(tmp_path / "*.gz")]) == 7
+    assert count_records([str(tmp_path / "*")]) == 9
+    assert count_records([str(tmp_path / "*.gz"), str(tmp_path / "a.gz")]) == 7  # a file counts once
+
+
+def test_epoch_progress_draws_one_line_and_clears_it(tmp_path) -> None:
+    import io
+
+    from components.trainer.progress import EpochProgress
+
+    stream = io.StringIO()
+    progress = EpochProgress(stream)
+    progress.set_params({"epochs": 2})
+    progress.on_epoch_end(0, {"loss": 1.5})
+    progress.on_epoch_end(1, {"loss": 0.25, "val_loss": 0.5})
+    progress.on_train_end()
+    drawn = stream.getvalue()
+    assert "epoch 1/2  loss 1.5000" in drawn and "epoch 2/2  loss 0.2500  val_loss 0.5000" in drawn
+    assert "\n" not in drawn and drawn.endswith("\r")

@@ -34,7 +34,7 @@ def _runs(output: str):
 
 
 def _versions(output: str) -> list[int]:
-    from components.pusher.versions import list_versions
+    from serving.versions import list_versions
     return list_versions(os.path.join(output, "serving", "digits_cnn"))
 
 
@@ -61,6 +61,15 @@ def test_first_run_pushes_a_servable_model(output, capsys):
     assert "PUSHED version" in printed and "report: " in printed
     report = printed.split("report: ")[1].split()[0]
     assert os.path.isfile(report)
+    # Quiet: the summary only; TensorFlow's, Beam's and TFX's output is in the run's log.
+    assert len(printed.strip().splitlines()) <= 8, printed
+    log = printed.split("log: ")[1].split()[0]
+    with open(log) as f:
+        logged = f.read()
+    assert "Component Trainer is finished." in logged
+    assert "ran out of data" not in logged  # one pass of known length per epoch
+    model_run = _runs(output)[-1].step("Trainer").outputs["model_run"][0].uri
+    assert any(name.startswith("events.out.tfevents") for _, _, files in os.walk(model_run) for name in files)
 
     versions = _versions(output)
     assert len(versions) == 1
@@ -121,9 +130,17 @@ def test_pushed_model_answers_tf_serving_rest_and_grpc(output):
         assert tf.make_ndarray(response.outputs["classes"]).tolist() == classes
 
 
-def test_unchanged_rerun_is_cached_and_not_pushed_again(output, capsys):
+def test_unchanged_rerun_is_a_no_op(output, capsys):
+    runs, before = len(_runs(output)), _versions(output)
+    assert _zoo("run", "digits", "--epochs", str(EPOCHS), "--output", output) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and printed[0].startswith("nothing changed since run ")
+    assert len(_runs(output)) == runs and _versions(output) == before
+
+
+def test_unchanged_forced_rerun_is_cached_and_not_pushed_again(output, capsys):
     before = _versions(output)
-    assert _zoo("run", "digits", "--epochs", str(EPOCHS), "--output", output, "--no-report") == 0
+    assert _zoo("run", "digits", "--epochs", str(EPOCHS), "--output", output, "--no-report", "--force") == 0
     assert "NOT PUSHED AGAIN: identical to served version" in capsys.readouterr().out
     assert _versions(output) == before
     states = {s.node: s.state for s in _runs(output)[-1].steps}
@@ -152,9 +169,10 @@ def test_bad_model_is_not_blessed_nor_pushed(output, capsys):
 def test_runs_lists_every_run_from_ml_metadata(output, capsys):
     assert _zoo("runs", "digits", "--output", output) == 0
     rows = capsys.readouterr().out.strip().splitlines()[1:]
-    assert len(rows) == 3
-    first, rerun, bad = rows
+    assert len(rows) == 4
+    first, no_op, rerun, bad = rows
     assert "succeeded" in first and " yes " in first and "sparse_categorical_accuracy=" in first
+    assert " no-op " in no_op and "same v" in no_op and "nothing changed since" in no_op
     assert "same v" in rerun
     assert " no " in bad
 

@@ -272,3 +272,13 @@ def test_report_reads_artifacts_without_tensorflow_or_tfx(evaluated_run, tmp_pat
     path, heavy = out.strip().split(" ", 1)
     assert heavy == "[]"
     assert "could not be rendered" not in Path(path).read_text()
+
+
+def test_training_section_says_how_to_open_tensorboard(tmp_path):
+    from pipelines.report import training
+
+    run = tmp_path / "model_run"
+    (run / "train").mkdir(parents=True)
+    assert training.tensorboard_html(str(run)) == ""
+    (run / "train" / "events.out.tfevents.1.host").write_bytes(b"")
+    assert f"tensorboard --logdir {run}" in training.tensorboard_html(str(run))
