@@ -8,12 +8,15 @@ INSTALL_REQUIRES = [
     "tfx==1.16.0",
     "tensorflow==2.16.2",
     "keras==3.12.0",
-    "tf-keras==2.16.0",
-    "apache-beam[gcp]==2.59.0",
+    # Beam runs TFX's components; TFX itself requires the [gcp] extra, nothing here imports it.
+    # (tf-keras is not pinned here: nothing imports it; tensorflow-transform requires it.)
+    "apache-beam==2.59.0",
     "tensorflow-datasets==4.9.10",
     "tensorflow-model-analysis==0.47.1",
     "tensorflow-transform==1.16.0",
     "tensorflow-serving-api==2.16.1",
+    # Not imported yet by model code (serving loads TF Text's ops where present): the
+    # upcoming BERT family uses both.
     "tensorflow-text==2.16.1",
     "keras-hub==0.25.1",
     "numpy==1.26.4",

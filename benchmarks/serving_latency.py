@@ -75,7 +75,7 @@ def _cpu_seconds(pid: int | None) -> float | None:
 
 
 def _inputs_from_signature(sig: Any, batch: int, examples: list[bytes] | None) -> dict[str, np.ndarray]:
-    from serving.servable import numpy_dtype  # pylint: disable=import-outside-toplevel
+    from serving.servable import numpy_dtype
     rng = np.random.default_rng(0)
     out = {}
     for name, info in sig.inputs.items():
@@ -135,7 +135,7 @@ async def _drive(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[byte
 
 def _grpc_worker_factory(target: str, request: bytes) -> Callable[[], Awaitable[Any]]:
     """Each worker: its own aio channel, sending the serialized PredictRequest; a call returns the answer."""
-    import grpc  # pylint: disable=import-outside-toplevel
+    import grpc
 
     async def make() -> Callable[[], Awaitable[bytes]]:
         channel = grpc.aio.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
@@ -196,7 +196,7 @@ class Target:
 
 def _start(cmd: list[str], log_dir: str) -> Target:
     """Starts a server whose first stdout line says 'Serving ... 127.0.0.1:<gRPC>, ... 127.0.0.1:<REST>'."""
-    log = tempfile.NamedTemporaryFile("w", dir=log_dir, suffix=".log", delete=False)  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile("w", dir=log_dir, suffix=".log", delete=False)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     log.close()
@@ -228,7 +228,7 @@ class Bench:
     """Builds the requests once and measures cells against targets."""
 
     def __init__(self, args: argparse.Namespace, inputs: dict[str, np.ndarray]):
-        from serving.client import GrpcClient, b64  # pylint: disable=import-outside-toplevel
+        from serving.client import GrpcClient, b64
         self.args = args
         self.rows: list[Cell] = []
         self.grpc_request = GrpcClient.predict_request(args.model_name, inputs,
@@ -241,7 +241,7 @@ class Bench:
 
     def capture_answers(self, target: Target) -> None:
         """One real call each way: checks the server answers, keeps the bytes for the floor."""
-        from tensorflow_serving.apis import predict_pb2  # pylint: disable=import-outside-toplevel
+        from tensorflow_serving.apis import predict_pb2
 
         async def once(make_worker: Callable[[], Awaitable[Callable[[], Awaitable[bytes]]]]) -> bytes:
             return await (await make_worker())()
@@ -313,9 +313,9 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from serving import batching
-    from serving.cli import read_examples  # pylint: disable=import-outside-toplevel
-    from serving.manager import numeric_subdirs  # pylint: disable=import-outside-toplevel
-    from serving.servable import Servable  # pylint: disable=import-outside-toplevel
+    from serving.cli import read_examples
+    from serving.servable import Servable
+    from serving.versions import version_dirs
     from tests.fixtures import toy_model
 
     tmp = tempfile.TemporaryDirectory(prefix="serving_bench_")
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
         toy_model.write_toy_model(args.model_base_path, 1)
         print(f"no --model_base_path: using a tiny generated model at {args.model_base_path}")
     args.model_base_path = os.path.abspath(args.model_base_path)
-    versions = numeric_subdirs(args.model_base_path)
+    versions = version_dirs(args.model_base_path)
     if not versions:
         raise SystemExit(f"no versions under {args.model_base_path}")
     version = max(versions)
@@ -335,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
     inputs = _inputs_from_signature(sig, args.batch, examples)
     full = _inputs_from_signature(sig, args.max_batch_size * args.batch, examples)
 
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
     fn = tf.saved_model.load(versions[version]).signatures[args.signature_name]
     tensors = {k: tf.constant(v) for k, v in inputs.items()}
     bench = Bench(args, inputs)

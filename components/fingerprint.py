@@ -55,13 +55,15 @@ def _imported_modules(source: str, module: str, is_package: bool) -> set[str]:
     return {n for n in names if n.split(".")[0] in PROJECT_PACKAGES}
 
 
-def project_sources(modules: Iterable[str], root: pathlib.Path = PROJECT_ROOT) -> dict[str, bytes]:
+def project_sources(modules: Iterable[str], root: pathlib.Path | None = None) -> dict[str, bytes]:
     """Source of ``modules`` and the project modules they import, by module name.
 
-    A package's ``__init__`` is followed only when a name is taken from it
-    that is not one of its submodules (a re-export such as
-    ``from models.layers import ConvBlock``).
+    Modules are looked up under ``root``, by default :data:`PROJECT_ROOT` as it
+    is when called (tests point it at an edited copy of the tree). A package's
+    ``__init__`` is followed only when a name is taken from it that is not one
+    of its submodules (a re-export such as ``from models.layers import ConvBlock``).
     """
+    root = PROJECT_ROOT if root is None else root
     modules = list(modules)
     sources: dict[str, bytes] = {}
     pending = list(modules)
@@ -85,8 +87,8 @@ def project_sources(modules: Iterable[str], root: pathlib.Path = PROJECT_ROOT) -
     return sources
 
 
-def code_fingerprint(modules: Iterable[str], root: pathlib.Path = PROJECT_ROOT) -> str:
-    """SHA-256 over the sources of ``modules`` and their project imports."""
+def code_fingerprint(modules: Iterable[str], root: pathlib.Path | None = None) -> str:
+    """SHA-256 over the sources of ``modules`` and their project imports (under ``root``, as above)."""
     digest = hashlib.sha256()
     for name, source in sorted(project_sources(modules, root).items()):
         digest.update(name.encode() + b"\0" + source + b"\0")

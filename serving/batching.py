@@ -239,9 +239,9 @@ class BatchScheduler:
                 for task in tasks:
                     try:
                         task.outputs = servable.run_unbatched(key, task.inputs, outputs)
-                    except BaseException as err:  # noqa: BLE001
+                    except BaseException as err:
                         task.error = err
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             for task in tasks:
                 task.error = e
         finally:

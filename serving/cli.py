@@ -56,18 +56,18 @@ def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def build_server(args: argparse.Namespace) -> Any:
     """The (not yet started) ModelServer that ``args`` describe."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
 
-    from serving import batching  # pylint: disable=import-outside-toplevel
+    from serving import batching
     from serving import config as config_lib
-    from serving.server import ModelServer  # pylint: disable=import-outside-toplevel
+    from serving.server import ModelServer
 
     if bool(args.model_config_file) == bool(args.model_base_path):
         raise ValueError("pass exactly one of --model_config_file or --model_base_path")
     if args.model_config_file:
         config = config_lib.read_model_config_file(args.model_config_file)
     else:
-        import os  # pylint: disable=import-outside-toplevel
+        import os
         config = config_lib.single_model_config(args.model_name, os.path.abspath(args.model_base_path))
     batching_options = None
     if args.enable_batching:
@@ -98,7 +98,7 @@ def serve_command(args: argparse.Namespace, ready: threading.Event | None = None
           + (f", REST on {args.host}:{server.rest_port}" if server.rest_port else ""), flush=True)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: server._stop.set())  # pylint: disable=protected-access
+            signal.signal(sig, lambda *_: server._stop.set())
     stop = getattr(args, "stop", None)
     if ready is not None:
         ready.set()
@@ -153,7 +153,7 @@ def read_examples(pattern: str, limit: int) -> list[bytes]:
 
 
 def _request_body(args: argparse.Namespace) -> dict[str, Any]:
-    from serving.rest_client import b64  # pylint: disable=import-outside-toplevel
+    from serving.rest_client import b64
     if args.examples:
         return {"instances": [b64(e) for e in read_examples(args.examples, args.max_examples)]}
     if args.json == "-":
@@ -167,7 +167,7 @@ def _request_body(args: argparse.Namespace) -> dict[str, Any]:
 
 def predict_command(args: argparse.Namespace, out: Any = None) -> int:
     """Sends one predict request; prints the JSON answer (errors to stderr, exit 1)."""
-    from serving import errors, rest_client  # pylint: disable=import-outside-toplevel  (no TensorFlow)
+    from serving import errors, rest_client  # no TensorFlow
     out = out or sys.stdout
     body = _request_body(args)
     if args.signature_name:
@@ -192,7 +192,7 @@ def predict_command(args: argparse.Namespace, out: Any = None) -> int:
 
 def _predict_grpc(args: argparse.Namespace, body: dict[str, Any]) -> dict[str, Any]:
     """gRPC Predict of a REST-style body: JSON decoded with the signature's dtypes from metadata."""
-    from serving import client as client_lib  # pylint: disable=import-outside-toplevel
+    from serving import client as client_lib
     from serving import json_codec
     grpc_client = client_lib.GrpcClient(args.grpc, timeout=args.timeout)
     try:

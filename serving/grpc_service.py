@@ -36,7 +36,7 @@ def _rpc(method: Callable[..., Any]) -> Callable[..., Any]:
             return method(self, request, context)
         except errors.ServingError as e:
             context.abort(e.code, e.message)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             _LOG.exception("gRPC %s failed", method.__name__)
             context.abort(grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}")
     return wrapper
@@ -46,7 +46,7 @@ def tensor_to_array(name: str, proto: Any) -> np.ndarray:
     """A request TensorProto as an array (INVALID_ARGUMENT if it is malformed)."""
     try:
         array = tf.make_ndarray(proto)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise errors.invalid_argument(f"input '{name}' is not a valid TensorProto: {e}") from None
     shape = tuple(d.size for d in proto.tensor_shape.dim)
     if array.shape != shape:
@@ -120,7 +120,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
                 self.core.reload_config(request.config)
             except errors.ServingError as e:
                 code, message = e.code, e.message
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 code, message = grpc.StatusCode.INTERNAL, f"{type(e).__name__}: {e}"
         response.status.error_code = code.value[0]
         response.status.error_message = message

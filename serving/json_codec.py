@@ -360,7 +360,7 @@ def proto_to_json(message: Any) -> dict[str, Any]:
 
 def metadata_to_json(response: Any) -> dict[str, Any]:
     """GetModelMetadataResponse as TF Serving's REST metadata JSON (the Any unpacked)."""
-    from tensorflow_serving.apis import get_model_metadata_pb2  # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import get_model_metadata_pb2
     sig_map = get_model_metadata_pb2.SignatureDefMap()
     response.metadata["signature_def"].Unpack(sig_map)
     return {"model_spec": proto_to_json(response.model_spec),

@@ -1,11 +1,11 @@
 """Model versions on disk -> loaded servables, per TF Serving's rules.
 
 A :class:`ModelManager` watches ``<base_path>/<version>/`` for one model:
-integer directory names only (so a Pusher's hidden staging directory is never
-seen), complete SavedModels only, the ``model_version_policy`` picks the
-versions to serve, a new version is loaded before an old one is dropped (no
-request ever finds the model without a version), and requests that already
-hold the old version finish on it. :class:`ServerCore` holds one manager per
+integer directory names only (:func:`serving.versions.version_dirs`, so a
+Pusher's hidden staging directory is never seen), complete SavedModels only,
+the ``model_version_policy`` picks the versions to serve, a new version is
+loaded before an old one is dropped (no request ever finds the model without a
+version), and requests that already hold the old version finish on it. :class:`ServerCore` holds one manager per
 configured model and applies ``ModelServerConfig`` reloads and version labels.
 """
 
@@ -24,19 +24,10 @@ from serving import config as config_lib
 from serving import errors
 from serving.batching import BatchingOptions, BatchScheduler
 from serving.servable import Servable, is_complete_version
+from serving.versions import version_dirs
 
 State = get_model_status_pb2.ModelVersionStatus.State
 _LOG = logging.getLogger(__name__)
-
-
-def numeric_subdirs(base_path: str) -> dict[int, str]:
-    """``{version: path}`` of the integer-named directories under ``base_path``."""
-    try:
-        names = os.listdir(base_path)
-    except OSError:
-        return {}
-    return {int(n): os.path.join(base_path, n) for n in names
-            if n.isdigit() and os.path.isdir(os.path.join(base_path, n))}
 
 
 class ModelManager:
@@ -70,7 +61,7 @@ class ModelManager:
     def poll(self) -> None:
         """One file-system poll: load what the policy wants, then unload the rest."""
         with self._poll_lock:
-            on_disk = numeric_subdirs(self.config.base_path)
+            on_disk = version_dirs(self.config.base_path)
             candidates = {v for v, p in on_disk.items() if self._loadable(v, p)}
             loaded = dict(self._servables)
             while True:  # a version that fails to load gives way to the next the policy wants
@@ -96,7 +87,7 @@ class ModelManager:
         self._states[version] = (State.LOADING, 0, "")
         try:
             servable = self._factory(self.name, version, path)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             message = " ".join(str(e).split())
             _LOG.error("Failed to load %s version %d: %s", self.name, version, message)
             self._failed[version] = os.path.getmtime(path)
@@ -215,7 +206,7 @@ class ServerCore:
                     return
                 try:
                     manager.poll()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     _LOG.exception("poll of model %s failed", name)
 
         thread = threading.Thread(target=loop, name=f"poll-{name}", daemon=True)

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from serving import batching
 from serving import config as config_lib
-from serving.manager import numeric_subdirs
+from serving.versions import version_dirs
 
 
 def discover_models(model_base_path: str) -> list[str]:
@@ -26,7 +26,7 @@ def discover_models(model_base_path: str) -> list[str]:
     if not os.path.isdir(model_base_path):
         raise ValueError(f"model base path {model_base_path!r} is not a directory")
     return sorted(name for name in os.listdir(model_base_path)
-                  if numeric_subdirs(os.path.join(model_base_path, name)))
+                  if version_dirs(os.path.join(model_base_path, name)))
 
 
 def models_config(model_names: Sequence[str], container_base: str = "/models", num_versions: int = 1,

@@ -63,7 +63,7 @@ class RestApi:
             return 200, self._dispatch(method, path.split("?", 1)[0], body)
         except errors.ServingError as e:
             return e.http_status, {"error": e.message}
-        except Exception as e:  # noqa: BLE001  (never take the server down)
+        except Exception as e:  # never take the server down
             _LOG.exception("REST %s %s failed", method, path)
             return 500, {"error": f"Internal error: {type(e).__name__}: {e}"}
 

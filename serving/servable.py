@@ -29,7 +29,7 @@ _RUNNABLE_METHODS = (signatures.PREDICT_METHOD_NAME, signatures.CLASSIFY_METHOD_
 def _load_custom_ops() -> None:
     """Registers the TF Text ops seq2seq/BERT exports use, where installed."""
     try:
-        import tensorflow_text  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+        import tensorflow_text  # noqa: F401
     except ImportError:
         pass
 
@@ -119,7 +119,7 @@ class Servable:
             feeds = [sig.inputs[i].name for i in input_names]
             fetches = [sig.outputs[o].name for o in output_names]
             with self._lock, self._graph.as_default():
-                fn = self._session._make_callable_from_options(  # pylint: disable=protected-access
+                fn = self._session._make_callable_from_options(
                     config_pb2.CallableOptions(feed=feeds, fetch=fetches))
             self._callables[cache_key] = fn
         return fn
@@ -185,7 +185,7 @@ def is_complete_version(path: str) -> bool:
         return False
     try:
         signatures.read_saved_model(path)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     variables = os.path.join(path, "variables")
     if os.path.isdir(variables):

@@ -82,7 +82,7 @@ class ModelServer:
                     last = mtime
                     self.core.reload_config(config_lib.read_model_config_file(self._config_file))
                     _LOG.info("Reloaded %s", self._config_file)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 _LOG.exception("reloading %s failed; keeping the current config", self._config_file)
 
     def stop(self) -> None:
@@ -99,7 +99,7 @@ class ModelServer:
         """Blocks until :meth:`stop` (from another thread or a signal handler)."""
         self._stop.wait()
 
-    def __enter__(self) -> ModelServer:  # noqa: PYI034  (no typing.Self on Python 3.10)
+    def __enter__(self) -> ModelServer:  # no typing.Self on Python 3.10
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -19,7 +19,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.pusher.versions import list_versions, model_digest, publish_version
+from serving.versions import model_digest, publish_version, version_dirs
 
 # Custom properties on the PushedModel artifact (the stock ones plus a reason).
 PUSHED = "pushed"
@@ -59,14 +59,14 @@ class Executor(pusher_executor.Executor):
         base_dir = destination.filesystem.base_directory
         model_path = self.GetModelPath(input_dict)
 
-        digest = model_digest(model_path)
-        versions = list_versions(base_dir)
-        if versions and model_digest(os.path.join(base_dir, str(versions[-1]))) == digest:
-            version = versions[-1]
+        served = version_dirs(base_dir)
+        latest = max(served, default=None)
+        if latest is not None and model_digest(served[latest]) == model_digest(model_path):
+            version = latest
             logging.info("Model is identical to served version %d; not pushed again.", version)
             self._MarkNotPushed(model_push)
             model_push.set_string_custom_property(PUSHED_VERSION, str(version))
-            model_push.set_string_custom_property(PUSHED_DESTINATION, os.path.join(base_dir, str(version)))
+            model_push.set_string_custom_property(PUSHED_DESTINATION, served[version])
             model_push.set_string_custom_property(PUSH_REASON, f"identical to served version {version}")
             return
         version = publish_version(model_path, base_dir)

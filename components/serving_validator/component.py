@@ -19,17 +19,17 @@ BLESSING_KEY = "blessing"
 class ServingValidatorSpec(types.ComponentSpec):
     """Inputs: a Model and eval Examples; output: an InfraBlessing."""
 
-    PARAMETERS = {  # noqa: RUF012  (TFX ComponentSpec style)
+    PARAMETERS = {  # TFX ComponentSpec style
         "num_examples": ExecutionParameter(type=int, optional=True),
         "signature_name": ExecutionParameter(type=str, optional=True),
         "split": ExecutionParameter(type=str, optional=True),
         "rtol": ExecutionParameter(type=float, optional=True),
     }
-    INPUTS = {  # noqa: RUF012
+    INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
     }
-    OUTPUTS = {  # noqa: RUF012
+    OUTPUTS = {
         BLESSING_KEY: ChannelParameter(type=standard_artifacts.InfraBlessing),
     }
 

@@ -19,9 +19,9 @@ from tfx import types
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
+from components.artifacts import read_split, serving_model_dir
 from serving import config as config_lib
 from serving.client import GrpcClient, RestClient, b64
-from serving.records import read_files
 from serving.server import ModelServer
 
 BLESSED_KEY = "blessed"
@@ -33,24 +33,6 @@ _LOG = logging.getLogger(__name__)
 
 class ValidationError(Exception):
     """The candidate failed a serving check."""
-
-
-def serving_model_dir(model_uri: str) -> str:
-    """The SavedModel directory of a Trainer's Model artifact (``<uri>/Format-Serving``)."""
-    path = os.path.join(model_uri, "Format-Serving")
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-        raise ValidationError(f"no SavedModel at {path}")
-    return path
-
-
-def read_eval_examples(examples: types.Artifact, split: str, limit: int) -> list[bytes]:
-    """Up to ``limit`` serialized examples from the split's (gzip) TFRecords."""
-    split_uri = artifact_utils.get_split_uri([examples], split)
-    records = read_files(os.path.join(split_uri, "*"), limit,
-                         error=ValidationError(f"no files in split '{split}' at {split_uri}"))
-    if not records:
-        raise ValidationError(f"split '{split}' has no examples")
-    return records
 
 
 def _compare(name: str, got: Any, want: np.ndarray, rtol: float, where: str) -> None:
@@ -150,12 +132,12 @@ class Executor(base_executor.BaseExecutor):
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
         try:
-            records = read_eval_examples(examples, exec_properties.get("split") or "eval",
-                                         int(exec_properties.get("num_examples") or 8))
+            records = read_split(examples.uri, exec_properties.get("split") or "eval",
+                                 int(exec_properties.get("num_examples") or 8))
             counts = validate_model(serving_model_dir(model.uri), records,
                                     exec_properties.get("signature_name") or "serving_default",
                                     float(exec_properties.get("rtol") or 1e-4))
-        except Exception as e:  # noqa: BLE001  (any failure means: do not push)
+        except Exception as e:  # any failure means: do not push
             _LOG.error("Model failed serving validation: %s", e)
             mark(blessing, False, str(e))
             return

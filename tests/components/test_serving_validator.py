@@ -78,3 +78,19 @@ def test_component_wires_the_infra_blessing_channel():
     assert component.exec_properties["num_examples"] == 4
     with pytest.raises(ValueError, match="num_examples"):
         ServingValidator(model=model, examples=examples, num_examples=0)
+
+
+def test_model_artifact_without_a_saved_model_is_not_blessed(tmp_path, images):
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    os.makedirs(os.path.join(model.uri, "Format-Serving"))
+    examples = _examples_artifact(tmp_path, [toy_model.make_example(i) for i in images])
+    blessing = _run(model, examples, tmp_path)
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert "no SavedModel" in blessing.get_string_custom_property("reason")
+
+
+def test_empty_eval_split_is_not_blessed(tmp_path, toy_base):
+    blessing = _run(_model_artifact(tmp_path, toy_base), _examples_artifact(tmp_path, []), tmp_path)
+    assert blessing.get_int_custom_property("blessed") == 0
+    assert "no examples" in blessing.get_string_custom_property("reason")

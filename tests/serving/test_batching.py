@@ -47,7 +47,7 @@ def _concurrently(n, fn):
         barrier.wait()
         try:
             results[i] = fn(i)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             results[i] = e
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]

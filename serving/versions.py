@@ -1,10 +1,21 @@
-"""TF Serving version directories: atomic publication and content identity.
+"""TF Serving's version layout on disk: listing, atomic publication, content identity.
 
 TF Serving watches ``<base>/<model_name>/`` and loads every child whose name
 is an integer. A version is published by writing it under a hidden,
 non-numeric name and renaming it into place, so the server never sees a
-half-written model. Pure filesystem code (no TFX, no TensorFlow) so the model
-server and its tests can share it.
+half-written model. Pure filesystem code (no TFX, no TensorFlow): the Pusher
+(``components/pusher``) writes versions with it, the model server
+(:mod:`serving.manager`) and the deployment tools (:mod:`serving.production`)
+list them with it.
+
+>>> import tempfile
+>>> base = tempfile.mkdtemp()
+>>> for name in ("2", "10", ".incomplete-11-1", "notes"):
+...     os.mkdir(os.path.join(base, name))
+>>> list_versions(base)
+[2, 10]
+>>> version_dirs(base) == {2: os.path.join(base, "2"), 10: os.path.join(base, "10")}
+True
 """
 
 from __future__ import annotations
@@ -15,12 +26,19 @@ import shutil
 import time
 
 
+def version_dirs(base_dir: str) -> dict[int, str]:
+    """``{version: path}`` of the integer-named directories under ``base_dir`` ({} if none)."""
+    try:
+        names = os.listdir(base_dir)
+    except OSError:
+        return {}
+    return {int(name): os.path.join(base_dir, name) for name in names
+            if name.isascii() and name.isdigit() and os.path.isdir(os.path.join(base_dir, name))}
+
+
 def list_versions(base_dir: str) -> list[int]:
     """Integer version numbers under ``base_dir``, ascending."""
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(base_dir)
-                  if name.isdigit() and os.path.isdir(os.path.join(base_dir, name)))
+    return sorted(version_dirs(base_dir))
 
 
 def model_digest(model_dir: str) -> str:
