@@ -94,7 +94,9 @@ def quiet_output(log_path: str | None) -> Iterator[Callable[[str], None]]:
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
-    with open(log_path, "a", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+    # Left open: log handlers made during the run (absl's, Beam's) keep writing to the log afterwards.
+    log = open(log_path, "a", buffering=1)
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         # Both levels: the file descriptors (C++ and subprocess output) and Python's
         # streams (which may not be the descriptors, e.g. under a test's capture).
         os.dup2(log.fileno(), 1)
