@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import ClassVar
 
 import tensorflow_datasets as tfds
 
 from datasets import is_registered
+from datasets.generated import GeneratedBuilder, disjoint_splits, distinct
 
 FIRST, LAST = datetime.date(1950, 1, 1), datetime.date(2049, 12, 31)
 TRAIN_SIZE, TEST_SIZE = 10000, 1000
@@ -93,23 +94,15 @@ def example(rng: random.Random) -> dict[str, str]:
 
 def generate(size: int, seed: int, exclude: frozenset[str] = frozenset()) -> list[dict[str, str]]:
     """``size`` examples with distinct sources, none in ``exclude``."""
-    rng, seen, examples = random.Random(seed), set(exclude), []
-    while len(examples) < size:
-        pair = example(rng)
-        if pair["source"] not in seen:
-            seen.add(pair["source"])
-            examples.append(pair)
-    return examples
+    return distinct(random.Random(seed), lambda rng, index: example(rng), "source", size, exclude)
 
 
 def splits(train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE) -> dict[str, list[dict[str, str]]]:
     """The corpus: ``{"train": [...], "test": [...]}`` (deterministic, disjoint sources)."""
-    train = generate(train_size, seed=20240611)
-    test = generate(test_size, seed=20240612, exclude=frozenset(e["source"] for e in train))
-    return {"train": train, "test": test}
+    return disjoint_splits(generate, "source", {"train": (train_size, 20240611), "test": (test_size, 20240612)})
 
 
-class ZooDates(tfds.core.GeneratorBasedBuilder, skip_registration=is_registered("zoo_dates")):
+class ZooDates(GeneratedBuilder, skip_registration=is_registered("zoo_dates")):
     """Human-written dates and their ISO ``YYYY-MM-DD`` form."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -125,8 +118,5 @@ class ZooDates(tfds.core.GeneratorBasedBuilder, skip_registration=is_registered(
             supervised_keys=("source", "target"),
         )
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Iterator]:
-        return {name: self._generate_examples(examples) for name, examples in splits().items()}
-
-    def _generate_examples(self, examples: list[dict[str, str]]) -> Iterator[tuple[int, dict]]:
-        yield from enumerate(examples)
+    def corpus(self) -> dict[str, list[dict[str, str]]]:
+        return splits()

@@ -28,12 +28,12 @@ The TFDS builder ``zoo_reviews`` has the features of ``imdb_reviews``
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import ClassVar
 
 import tensorflow_datasets as tfds
 
 from datasets import is_registered
+from datasets.generated import GeneratedBuilder, disjoint_splits, distinct
 
 POSITIVE = ("great", "wonderful", "brilliant", "superb", "excellent", "delightful", "moving",
             "gripping", "charming", "clever", "beautiful", "fantastic")
@@ -123,25 +123,19 @@ def review(rng: random.Random, label: int) -> str:
 
 def generate(size: int, seed: int, exclude: frozenset[str] = frozenset()) -> list[dict[str, object]]:
     """``size`` distinct examples ``{"text", "label"}``, balanced labels, none in ``exclude``."""
-    rng, seen, examples = random.Random(seed), set(exclude), []
-    while len(examples) < size:
-        label = len(examples) % 2
-        text = review(rng, label)
-        if text not in seen:
-            seen.add(text)
-            examples.append({"text": text, "label": label})
+    rng = random.Random(seed)
+    examples = distinct(rng, lambda rng, index: {"text": review(rng, index % 2), "label": index % 2}, "text",
+                        size, exclude)
     rng.shuffle(examples)
     return examples
 
 
 def splits(train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE) -> dict[str, list[dict[str, object]]]:
     """The corpus: ``{"train": [...], "test": [...]}`` (deterministic, disjoint)."""
-    train = generate(train_size, seed=20240601)
-    test = generate(test_size, seed=20240602, exclude=frozenset(e["text"] for e in train))
-    return {"train": train, "test": test}
+    return disjoint_splits(generate, "text", {"train": (train_size, 20240601), "test": (test_size, 20240602)})
 
 
-class ZooReviews(tfds.core.GeneratorBasedBuilder, skip_registration=is_registered("zoo_reviews")):
+class ZooReviews(GeneratedBuilder, skip_registration=is_registered("zoo_reviews")):
     """Synthetic film reviews; the label depends on order and negation scope."""
 
     VERSION = tfds.core.Version("1.0.0")
@@ -157,9 +151,5 @@ class ZooReviews(tfds.core.GeneratorBasedBuilder, skip_registration=is_registere
             supervised_keys=("text", "label"),
         )
 
-    def _split_generators(self, dl_manager: tfds.download.DownloadManager) -> dict[str, Iterator]:
-        corpus = splits()
-        return {name: self._generate_examples(examples) for name, examples in corpus.items()}
-
-    def _generate_examples(self, examples: list[dict[str, object]]) -> Iterator[tuple[int, dict]]:
-        yield from enumerate(examples)
+    def corpus(self) -> dict[str, list[dict[str, object]]]:
+        return splits()
