@@ -96,7 +96,7 @@ def _add_label_nodes(graph_def: tf.compat.v1.GraphDef, scores_tensor: str,
 
 
 def _add_op_defs(meta_graph: meta_graph_pb2.MetaGraphDef, ops: Sequence[str]) -> None:
-    from tensorflow.python.framework import op_def_registry  # pylint: disable=import-outside-toplevel
+    from tensorflow.python.framework import op_def_registry
     known = {op.name for op in meta_graph.meta_info_def.stripped_op_list.op}
     for name in ops:
         if name not in known:
@@ -190,6 +190,6 @@ def _write_saved_model(export_dir: str, saved_model: saved_model_pb2.SavedModel)
     os.replace(staging, path)
     fingerprint = os.path.join(export_dir, "fingerprint.pb")
     if os.path.exists(fingerprint):  # keep the checksum in step with the edited graph
-        from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting  # pylint: disable=import-outside-toplevel
+        from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
         with open(fingerprint, "wb") as f:
             f.write(fingerprinting.CreateFingerprintDef(export_dir))

@@ -17,16 +17,16 @@ import numpy as np
 import pytest
 
 pytest.importorskip("tfx")
-import tensorflow as tf  # noqa: E402
-import tensorflow_model_analysis as tfma  # noqa: E402
-from google.protobuf import json_format  # noqa: E402
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
+from tfx.types import artifact_utils, standard_artifacts
 
-from components.evaluator import component  # noqa: E402
-from components.figures import read_figures  # noqa: E402
-from pipelines import factory, nodes, registry  # noqa: E402
-from pipelines.config import Threshold  # noqa: E402
-from tests.fixtures import toy_model  # noqa: E402
+from components.evaluator import component
+from components.figures import read_figures
+from pipelines import factory, nodes, registry
+from pipelines.config import Threshold
+from tests.fixtures import toy_model
 
 SEED = 5
 N = 150

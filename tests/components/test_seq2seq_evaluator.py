@@ -12,14 +12,14 @@ import pytest
 import tensorflow as tf
 
 pytest.importorskip("tfx")
-from tfx.types import artifact_utils, channel_utils, standard_artifacts  # noqa: E402  (after importorskip)
+from tfx.types import artifact_utils, channel_utils, standard_artifacts
 
-from components.figures import read_figures  # noqa: E402
-from components.seq2seq_evaluator import executor  # noqa: E402
-from components.seq2seq_evaluator.component import Seq2seqEvaluator  # noqa: E402
-from components.seq2seq_evaluator.metrics import corpus_bleu  # noqa: E402
-from models.base import TRANSLATE  # noqa: E402
-from pipelines.config import Threshold  # noqa: E402
+from components.figures import read_figures
+from components.seq2seq_evaluator import executor
+from components.seq2seq_evaluator.component import Seq2seqEvaluator
+from components.seq2seq_evaluator.metrics import corpus_bleu
+from models.base import TRANSLATE
+from pipelines.config import Threshold
 
 PAIRS = [("3 May 2021", "3 May 2021"), ("abc", "abc"), ("x y", "x y"), ("7 June", "2020-06-07")]
 ROLES = {"translate": TRANSLATE, "translate_beam": TRANSLATE}
