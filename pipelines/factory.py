@@ -15,7 +15,14 @@ import re
 from collections.abc import Sequence
 
 import tensorflow_model_analysis as tfma
-from tfx import v1 as tfx
+from tfx.components import SchemaGen, StatisticsGen, Trainer, Transform
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+from tfx.orchestration import metadata
+from tfx.orchestration.pipeline import Pipeline
+from tfx.proto import trainer_pb2
+from tfx.types import Channel, standard_artifacts
 
 import models
 from components.evaluator import blessing
@@ -105,7 +112,7 @@ def _evaluator(config: PipelineConfig, family: ModelFamily, examples, model, bas
 
 def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: str,
                     serving_dir: str, beam_pipeline_args: Sequence[str] = (),
-                    enable_cache: bool = True) -> tfx.dsl.Pipeline:
+                    enable_cache: bool = True) -> Pipeline:
     family = models.get(config.model)
     family.hparams(config.hparams)  # unknown hyperparameters fail here, before any component runs
 
@@ -113,19 +120,19 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
         dataset=config.dataset.name, version=config.dataset.version,
         splits=dict(config.dataset.splits), builder_modules=list(config.dataset.builder_modules)
     ).with_id(nodes.EXAMPLE_GEN)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"]
                                                   ).with_id(nodes.STATISTICS_GEN)
     if config.schema_path:
-        schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_path
+        schema_gen = ImportSchemaGen(schema_file=config.schema_path
                                                     ).with_id(nodes.IMPORT_SCHEMA_GEN)
     else:
-        schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                               infer_feature_shape=True).with_id(nodes.SCHEMA_GEN)
     example_validator = StrictExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                schema=schema_gen.outputs["schema"]
                                                ).with_id(nodes.EXAMPLE_VALIDATOR)
 
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
         preprocessing_fn=config.preprocessing_fn, disable_statistics=True,
         custom_config={**config.transform_config,
@@ -133,13 +140,13 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
     ).with_id(nodes.TRANSFORM)
     transform.add_upstream_node(example_validator)  # never transform data that failed validation
 
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=TRAINER_RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={
             "model": config.model, "hparams": dict(config.hparams), "label_key": config.label_key,
             "num_classes": config.num_classes, "seed": config.seed,
@@ -147,10 +154,10 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
                 [callable_module(TRAINER_RUN_FN), type(family).__module__]),
         }).with_id(nodes.TRAINER)
 
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    baseline = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id(nodes.BASELINE_RESOLVER)
 
     evaluator = _evaluator(config, family, example_gen.outputs["examples"], trainer.outputs["model"],
@@ -167,12 +174,12 @@ def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: s
         model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
         infra_blessing=serving_validator.outputs["blessing"]).with_id(nodes.PUSHER)
 
-    return tfx.dsl.Pipeline(
+    return Pipeline(
         pipeline_name=config.name,
         pipeline_root=pipeline_root,
         components=[example_gen, statistics_gen, schema_gen, example_validator, transform,
                     trainer, baseline, evaluator, serving_validator, pusher],
         enable_cache=enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
             metadata_path),
         beam_pipeline_args=list(beam_pipeline_args))

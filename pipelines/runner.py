@@ -126,7 +126,6 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
         raise ValueError(f"unknown runner '{runner}'; choices: {', '.join(RUNNERS)}")
     import tensorflow_datasets as tfds
     from absl import logging as absl_logging
-    from tfx import v1 as tfx
 
     from pipelines.factory import create_pipeline
 
@@ -146,7 +145,8 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
     logger.propagate = False
     try:
         if runner == "local":
-            tfx.orchestration.LocalDagRunner().run(pipeline)
+            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+            LocalDagRunner().run(pipeline)
         else:
             from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
             BeamDagRunner().run(pipeline)

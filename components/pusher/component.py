@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfx import v1 as tfx
+from tfx.components.pusher.component import Pusher
 from tfx.dsl.components.base import executor_spec
+from tfx.proto import pusher_pb2
 
 from components.pusher import executor
 
 
-def ServingPusher(base_directory: str, **inputs: Any) -> tfx.components.Pusher:
+class AtomicPusher(Pusher):
+    """TFX's ``Pusher`` whose executor publishes atomically and skips a copy of the served model."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+
+
+def ServingPusher(base_directory: str, **inputs: Any) -> AtomicPusher:
     """A Pusher to ``base_directory`` (TF Serving's ``<model_base_path>``).
 
     ``inputs`` are the stock Pusher's: ``model``, ``model_blessing``, ``infra_blessing``.
     """
-    return tfx.components.Pusher(
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=base_directory)),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(executor.Executor),
+    return AtomicPusher(
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=base_directory)),
         **inputs)

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
+from tfx.components.trainer.fn_args_utils import FnArgs
 
 import models
 from components.figures import Figure, write_figures
@@ -90,7 +90,7 @@ def training_callbacks(model_run_dir: str) -> list[keras.callbacks.Callback]:
     return callbacks
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     config = fn_args.custom_config or {}
     family = models.get(config["model"])
     hparams = hparams_for(family, config)
