@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 import models
@@ -79,6 +81,20 @@ def weight_figures(images: Mapping[str, np.ndarray]) -> list[Figure]:
     return figures
 
 
+class _PhaseClock:
+    """Seconds per phase of ``run_fn``, logged so a slow Trainer says where its time went."""
+
+    def __init__(self) -> None:
+        self.start, self.laps = time.perf_counter(), {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name], self.start = now - self.start, now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.laps.items())
+
+
 def training_callbacks(model_run_dir: str) -> list[keras.callbacks.Callback]:
     """TensorBoard logs in the ``model_run`` artifact (``tensorboard --logdir <its uri>``), as
     TFX's examples write them, and the epoch progress line of a quiet ``zoo run``."""
@@ -95,6 +111,7 @@ def run_fn(fn_args: FnArgs) -> None:
     family = models.get(config["model"])
     hparams = hparams_for(family, config)
     keras.utils.set_random_seed(hparams.seed)
+    clock = _PhaseClock()
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     data = data_spec(tft_output, config.get("label_key"), config.get("num_classes"))
@@ -104,11 +121,15 @@ def run_fn(fn_args: FnArgs) -> None:
     eval_ds = make_dataset(fn_args.eval_files, fn_args.data_accessor, tft_output,
                            data.label_key, hparams.batch_size, shuffle=False, seed=hparams.seed)
 
+    clock.lap("data")
     model = family.build(hparams, data)
+    clock.lap("build")
     history = family.train(model, hparams, train_ds, eval_ds, training_callbacks(fn_args.model_run_dir))
+    clock.lap("train")
 
     signatures = export_serving_model(model, family, hparams, data, tft_output,
                                       fn_args.serving_model_dir)
+    clock.lap("export")
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
         json.dump({"model": family.name, "signatures": signatures,
@@ -116,3 +137,5 @@ def run_fn(fn_args: FnArgs) -> None:
     figures = weight_figures(family.weight_images(model, hparams, data))
     if figures:
         write_figures(fn_args.model_run_dir, figures)
+    clock.lap("records")
+    logging.info("Trainer phases (s): %s", clock)
