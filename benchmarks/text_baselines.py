@@ -51,6 +51,10 @@ def run_transform(preprocessing_fn: Callable, config: Mapping[str, Any], raw_spe
                 columns[name], _ = (((encode(splits[name]), metadata), transform_fn)
                                     | f"Transform{name}" >> tft_beam.TransformDataset(output_record_batches=False))
     stacked = {name: {k: np.stack([row[k] for row in rows]) for k in rows[0]} for name, rows in columns.items()}
+    # Beam's Transform leaves the random state different from run to run: seed again so
+    # the models that follow start the same every time.
+    import keras
+    keras.utils.set_random_seed(0)
     return stacked, tft.TFTransformOutput(os.path.join(workdir, "transform"))
 
 
@@ -90,6 +94,24 @@ def bag_of_words_accuracy(train: Mapping[str, np.ndarray], test: Mapping[str, np
     return float(model.score(counts(test[key]), test[label_key]))
 
 
+def in_graph_decoder(model: Any, hparams: Any, beam: bool) -> Callable[[Any], Any]:
+    """``models.seq2seq.decode`` as one ``tf.function`` of the source ids (decoded ids out).
+
+    The model and hyperparameters are closed over, not passed as arguments:
+    tf.function cannot key its trace cache on an (unhashable) hyperparameter
+    dataclass.
+    """
+    import tensorflow as tf
+
+    from models.seq2seq import decode
+
+    @tf.function
+    def decoded(source_ids: Any) -> Any:
+        return decode(model, hparams, source_ids, beam=beam)["ids"]
+
+    return decoded
+
+
 def reviews(args: argparse.Namespace, workdir: str) -> None:
     import tensorflow as tf
 
@@ -126,7 +148,7 @@ def dates(args: argparse.Namespace, workdir: str) -> None:
     import models
     from components.transforms import translation
     from datasets import dates as corpus
-    from models.seq2seq import decode, exact_match
+    from models.seq2seq import exact_match
 
     raw_spec = {"source": tf.io.FixedLenFeature([], tf.string), "target": tf.io.FixedLenFeature([], tf.string)}
     start = time.time()
@@ -146,7 +168,7 @@ def dates(args: argparse.Namespace, workdir: str) -> None:
         seconds = time.time() - start
         scores = {}
         for beam in (False, True):
-            decoded = tf.function(lambda ids, m=model, h=hp, beam=beam: decode(m, h, ids, beam=beam)["ids"])
+            decoded = in_graph_decoder(model, hp, beam)
             predicted = np.concatenate([decoded(tf.constant(test["source_ids"][i:i + 500]))
                                         for i in range(0, len(test["source_ids"]), 500)])
             scores[beam] = float(np.mean(exact_match(predicted, test["target"])))
