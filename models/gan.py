@@ -1,4 +1,5 @@
-"""Deep convolutional GAN and its conditional variant, as the notes define them.
+"""Deep convolutional GAN, its conditional variant and the vanilla (MLP) GAN,
+as the notes define them.
 
 The generator maps a latent ``z ~ N(0, I)`` to an image through strided
 transposed convolutions with batch norm; the discriminator is a strided
@@ -10,6 +11,13 @@ minimises ``BCE(D(x), 1) + BCE(D(G(z)), 0)``, the generator the non-saturating
 The conditional GAN (``conditional_gan``) feeds the class label to both
 networks: one-hot next to ``z`` for the generator, one-hot planes next to the
 image channels for the discriminator, so it generates a requested class.
+
+The vanilla GAN (``vanilla_gan``) plays the same game with the same
+:class:`GenerativeAdversarialNetwork` (one training step for every GAN) but
+multilayer perceptrons for both networks (:func:`mlp_generator`,
+:func:`mlp_discriminator`): ``z`` -> hidden LeakyReLU layers -> sigmoid pixels
+reshaped to the image; flattened image -> hidden LeakyReLU layers with
+dropout -> one logit.
 
 Keras 3 has no backend-neutral way to step two optimizers in ``fit``, so
 :meth:`GenerativeAdversarialNetwork.train_step` is written for the TensorFlow
@@ -27,11 +35,16 @@ Example:
 >>> model = family.build(family.hparams({"latent_dim": 4}), data)
 >>> tuple(model.generate(keras.ops.zeros((2, 4)), keras.ops.array([3, 7])).shape)
 (2, 8, 8, 1)
+>>> mlp = registry.get("vanilla_gan")
+>>> vanilla = mlp.build(mlp.hparams({"latent_dim": 4, "hidden_units": (16,)}), data)
+>>> tuple(vanilla.discriminate(vanilla.generate(keras.ops.zeros((2, 4)))).shape)
+(2, 1)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +64,23 @@ def _bce_with_logits(logits: Any, target: float) -> Any:
     return ops.mean(ops.binary_crossentropy(ops.full_like(logits, target), logits, from_logits=True))
 
 
+def mlp_generator(shape: tuple[int, int, int], hidden_units: tuple[int, ...] = (128, 256),
+                  name: str = "generator") -> keras.Sequential:
+    """``z`` -> Dense LeakyReLU layers -> sigmoid pixels reshaped to ``shape``."""
+    return keras.Sequential([*(keras.layers.Dense(units, activation="leaky_relu") for units in hidden_units),
+                             keras.layers.Dense(math.prod(shape), activation="sigmoid"),
+                             keras.layers.Reshape(tuple(shape))], name=name)
+
+
+def mlp_discriminator(hidden_units: tuple[int, ...] = (256, 128), dropout: float = 0.3,
+                      name: str = "discriminator") -> keras.Sequential:
+    """Flattened image -> Dense LeakyReLU layers (each followed by dropout) -> one logit."""
+    layers: list[keras.layers.Layer] = [keras.layers.Flatten()]
+    for units in hidden_units:
+        layers += [keras.layers.Dense(units, activation="leaky_relu"), keras.layers.Dropout(dropout)]
+    return keras.Sequential([*layers, keras.layers.Dense(1)], name=name)
+
+
 class GenerativeAdversarialNetwork(keras.Model):
     """Generator and discriminator trained adversarially with two optimizers.
 
@@ -61,17 +91,21 @@ class GenerativeAdversarialNetwork(keras.Model):
         generator_filters / discriminator_filters: channels per up/downsampling.
         real_label: target for real images in the discriminator loss (0.9 is
             one-sided label smoothing).
+        generator / discriminator: the networks, replacing the DCGAN ones
+            built from the filters (the vanilla GAN passes MLPs here).
     """
 
     def __init__(self, shape: tuple[int, int, int], latent_dim: int = 32, num_classes: int | None = None,
                  generator_filters: tuple[int, ...] = (128, 64), discriminator_filters: tuple[int, ...] = (64, 128),
                  real_label: float = 0.9, image_key: str = IMAGE, seed: int | None = None,
+                 generator: keras.layers.Layer | None = None, discriminator: keras.layers.Layer | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shape, self.latent_dim, self.num_classes = tuple(shape), latent_dim, num_classes
         self.real_label, self.image_key = real_label, image_key
-        self.generator = ImageDecoder(self.shape, generator_filters, batch_norm=True, name="generator")
-        self.discriminator = ImageEncoder(1, discriminator_filters, activation="leaky_relu", name="discriminator")
+        self.generator = generator or ImageDecoder(self.shape, generator_filters, batch_norm=True, name="generator")
+        self.discriminator = discriminator or ImageEncoder(1, discriminator_filters, activation="leaky_relu",
+                                                           name="discriminator")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -191,7 +225,11 @@ class Gan(GenerativeFamily):
             num_classes = data.num_classes
         return GenerativeAdversarialNetwork(
             shape, hparams.latent_dim, num_classes, hparams.generator_filters, hparams.discriminator_filters,
-            hparams.real_label, hparams.image_key, hparams.seed, name=self.name)
+            hparams.real_label, hparams.image_key, hparams.seed, *self.networks(hparams, shape), name=self.name)
+
+    def networks(self, hparams: GanHParams, shape: tuple[int, int, int]) -> tuple[Any, Any]:
+        """The generator and discriminator; ``None`` for the DCGAN's own."""
+        return None, None
 
     def create_weights(self, model: GenerativeAdversarialNetwork, hparams: GanHParams,
                        shape: tuple[int, int, int]) -> None:
@@ -223,3 +261,33 @@ class Gan(GenerativeFamily):
 class ConditionalGan(Gan):
     name = "conditional_gan"
     conditional = True
+
+
+@dataclasses.dataclass(kw_only=True)
+class VanillaGanHParams(GanHParams):
+    """The GAN's, with MLP widths: the generator's hidden layers in order, the
+    discriminator's the same widths reversed; ``dropout`` after each of the latter.
+    (``generator_filters``/``discriminator_filters`` are not used.)"""
+
+    hidden_units: tuple[int, ...] = (128, 256)
+    dropout: float = 0.3
+    learning_rate: float = 1e-3  # sklearn digits, 150 epochs: FID 15.8 (2e-4: 76.7; DCGAN 33.9)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.hidden_units or not all(isinstance(u, int) and u > 0 for u in self.hidden_units):
+            raise ValueError(f"hidden_units must be positive integers, got {self.hidden_units!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+
+
+@registry.register
+class VanillaGan(Gan):
+    """The notes' vanilla GAN: MLP generator and discriminator, the DCGAN's training step."""
+
+    name = "vanilla_gan"
+    hparams_cls = VanillaGanHParams
+
+    def networks(self, hparams: VanillaGanHParams, shape: tuple[int, int, int]) -> tuple[Any, Any]:
+        units = tuple(hparams.hidden_units)
+        return mlp_generator(shape, units), mlp_discriminator(units[::-1], hparams.dropout)

@@ -1,5 +1,5 @@
-"""Digits -> generative and energy-based families: VAE, GAN, conditional GAN,
-autoencoder (anomaly score) and DBN.
+"""Digits -> generative and energy-based families: VAE, GAN (DCGAN and vanilla
+MLP), conditional GAN, autoencoder (anomaly score) and DBN.
 
 The same data path as the CNN pipeline (TFDS ``digits``, curated schema, the
 image Transform); only the family, its hyperparameters and what blesses it
@@ -24,6 +24,9 @@ VAE = _digits("digits_vae", "vae", "digits -> VAE (encode/decode/sample), blesse
               Threshold("sample_confidence", lower_bound=0.8, no_regression=False))
 GAN = _digits("digits_gan", "gan", "digits -> DCGAN (generate), blessed on Frechet distance",
               Threshold("fid", upper_bound=60.0, higher_is_better=False))
+VANILLA_GAN = _digits("digits_vanilla_gan", "vanilla_gan",
+                      "digits -> vanilla GAN (MLP generator and discriminator), blessed on Frechet distance",
+                      Threshold("fid", upper_bound=60.0, higher_is_better=False))
 CONDITIONAL_GAN = _digits("digits_cgan", "conditional_gan",
                           "digits -> conditional DCGAN, blessed on share of samples of the requested class",
                           Threshold("class_consistency", lower_bound=0.9))

@@ -11,6 +11,7 @@ PIPELINES: dict[str, str] = {
     "digits": "pipelines.digits",
     "digits_vae": "pipelines.digits_generative:VAE",
     "digits_gan": "pipelines.digits_generative:GAN",
+    "digits_vanilla_gan": "pipelines.digits_generative:VANILLA_GAN",
     "digits_cgan": "pipelines.digits_generative:CONDITIONAL_GAN",
     "digits_ae": "pipelines.digits_generative:AUTOENCODER",
     "digits_dbn": "pipelines.digits_generative:DBN",

@@ -24,6 +24,8 @@ CASES = {
                     [("class_consistency", 0.0, None, True)]),
     "digits_gan": ({"epochs": 2, "steps_per_epoch": 5},
                    [("fid", None, 1e9, False)]),
+    "digits_vanilla_gan": ({"epochs": 2, "steps_per_epoch": 5},
+                           [("fid", None, 1e9, False)]),
     "digits_ae": ({"epochs": 2, "steps_per_epoch": 5},
                   [("roc_auc", 0.0, None, True)]),
     "digits_dbn": ({"epochs": 2, "pretrain_epochs": 1, "steps_per_epoch": 5},
