@@ -50,6 +50,7 @@ def test_every_family_extends_the_base_and_keeps_its_defaults() -> None:
         "seq2seq": (10, 64, 3e-3, None, 1.0), "dbn": (60, 32, 3e-3, None, None),
         "vae": (60, 64, 2e-3, None, None), "autoencoder": (40, 64, 2e-3, None, None),
         "gan": (150, 64, 2e-4, None, None), "conditional_gan": (150, 64, 2e-4, None, None),
+        "vanilla_gan": (150, 64, 1e-3, None, None),
     }
     assert set(defaults) == set(models.names())
     for name, expected in defaults.items():
