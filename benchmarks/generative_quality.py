@@ -7,7 +7,7 @@ and the reference digits classifier of ``components.generative_evaluator``:
 
 * vae: held-out negative ELBO (nats/image); reference-classifier mean
   confidence on prior samples (bar >= 0.8); FID.
-* gan / conditional_gan: FID on the reference classifier's features; share of
+* gan / vanilla_gan / conditional_gan: FID on the reference classifier's features; share of
   conditional samples classified as the requested digit (bar >= 0.90).
 * autoencoder (each variant): ROC AUC of the reconstruction error between
   clean and corrupted held-out digits (bar >= 0.95).
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-FAMILIES = ("vae", "gan", "conditional_gan", "autoencoder")
+FAMILIES = ("vae", "gan", "vanilla_gan", "conditional_gan", "autoencoder")
 
 
 def _dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, shuffle: bool) -> Any:
@@ -95,7 +95,7 @@ def main() -> None:
                  ("vae", "sample mean confidence", gm.mean_confidence(probabilities), ">= 0.80"),
                  ("vae", "sample FID", gm.frechet_distance(real_features, features), "reported")]
 
-    for name in ("gan", "conditional_gan"):
+    for name in ("gan", "vanilla_gan", "conditional_gan"):
         if name not in args.families:
             continue
         _, model, sig = _train(name, epochs, split, args.seed)
