@@ -139,6 +139,10 @@ class Executor(EvaluatorExecutor):
     def __init__(self, context: Any = None) -> None:
         super().__init__(context)
         self._judges: dict[tuple[str, str], ref.ReferenceClassifier] = {}
+        # One Do() judges the candidate, maybe the baseline, and draws figures on the same
+        # examples: parse them, and embed the real images with the judge, once.
+        self._parsed: tuple[Sequence[bytes], EvalData] | None = None
+        self._real: tuple[EvalData, tuple[str, str], np.ndarray] | None = None
 
     def parameters(self, exec_properties: Mapping[str, Any]) -> dict[str, Any]:
         def get(key: str, default: Any) -> Any:
@@ -172,12 +176,21 @@ class Executor(EvaluatorExecutor):
         return {"reference": params["reference"],
                 "reference_classifier_accuracy": judge.accuracy if judge is not None else None}
 
-    @staticmethod
-    def data(examples: Sequence[bytes], params: Mapping[str, Any]) -> EvalData:
-        raw = raw_features(examples, params["image_key"], params["label_key"])
-        pixels = raw[params["image_key"]]
-        images = pixels.reshape((-1, *params["image_shape"])).astype(np.float32) / params["image_scale"]
-        return EvalData(list(examples), pixels, images, raw.get(params["label_key"]))
+    def data(self, examples: Sequence[bytes], params: Mapping[str, Any]) -> EvalData:
+        """The eval split parsed (once per ``examples`` object)."""
+        if self._parsed is None or self._parsed[0] is not examples:
+            raw = raw_features(examples, params["image_key"], params["label_key"])
+            pixels = raw[params["image_key"]]
+            images = pixels.reshape((-1, *params["image_shape"])).astype(np.float32) / params["image_scale"]
+            self._parsed = examples, EvalData(list(examples), pixels, images, raw.get(params["label_key"]))
+        return self._parsed[1]
+
+    def real_features(self, data: EvalData, params: Mapping[str, Any]) -> np.ndarray:
+        """The judge's features of the real eval images (once per data and judge)."""
+        key = (params["reference"], params["cache_dir"])
+        if self._real is None or self._real[0] is not data or self._real[1] != key:
+            self._real = data, key, self.judge(params).predict(data.images)[1]
+        return self._real[2]
 
     def _parts(self, model: ServedModel) -> list[tuple[Callable[..., dict[str, float]], Callable[..., list[Figure]]]]:
         """(metrics, figures) of every role group the model serves."""
@@ -212,10 +225,8 @@ class Executor(EvaluatorExecutor):
 
     def _sample_metrics(self, images: np.ndarray, data: EvalData,
                         params: Mapping[str, Any]) -> tuple[dict[str, float], np.ndarray]:
-        judge = self.judge(params)
-        _, real_features = judge.predict(data.images)
-        probabilities, features = judge.predict(images)
-        return {"fid": gm.frechet_distance(real_features, features),
+        probabilities, features = self.judge(params).predict(images)
+        return {"fid": gm.frechet_distance(self.real_features(data, params), features),
                 "sample_confidence": gm.mean_confidence(probabilities)}, probabilities
 
     def _generate(self, model: ServedModel, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
