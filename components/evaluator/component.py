@@ -17,6 +17,7 @@ recomputed:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -58,9 +59,10 @@ def _values(metrics: Any, model_names: tuple[str, ...]) -> dict[str, float]:
             if not item.key.is_diff and item.key.model_name in model_names and item.value.HasField("double_value")}
 
 
-def overall_metrics(output_uri: str, model_names: tuple[str, ...] = CANDIDATE_NAMES) -> dict[str, float]:
-    """The metrics on the overall slice of the candidate (or of ``model_names``)."""
-    for metrics in tfma.load_metrics(output_uri):
+def overall_metrics(per_slice: Sequence[Any], model_names: tuple[str, ...] = CANDIDATE_NAMES) -> dict[str, float]:
+    """The metrics on the overall slice of the candidate (or of ``model_names``), from
+    ``tfma.load_metrics``' output."""
+    for metrics in per_slice:
         if not metrics.slice_key.single_slice_keys:
             return _values(metrics, model_names)
     return {}
@@ -79,9 +81,9 @@ def _slice_order(slice_key: Any) -> tuple:
             tuple((k.column, getattr(k, k.WhichOneof("kind"))) for k in slice_key.single_slice_keys))
 
 
-def slice_table(output_uri: str) -> tuple[list[str], list[list[str]]]:
+def slice_table(per_slice: Sequence[Any]) -> tuple[list[str], list[list[str]]]:
     """(header, rows): the candidate's double-valued metrics on every slice, overall first."""
-    per_slice = sorted(((m.slice_key, _values(m, CANDIDATE_NAMES)) for m in tfma.load_metrics(output_uri)),
+    per_slice = sorted(((m.slice_key, _values(m, CANDIDATE_NAMES)) for m in per_slice),
                        key=lambda s: _slice_order(s[0]))
     names = sorted({name for _, values in per_slice for name in values})
     rows = [[_slice_name(key)] + [f"{values[n]:.4g}" if n in values else "" for n in names]
@@ -110,8 +112,8 @@ def confusion_matrix(output_uri: str) -> np.ndarray | None:
     return None
 
 
-def figures(output_uri: str) -> list[Figure]:
-    """The report's figures of a TFMA output folder."""
+def figures(output_uri: str, per_slice: Sequence[Any]) -> list[Figure]:
+    """The report's figures of a TFMA output folder (``per_slice``: its loaded metrics)."""
     out = []
     matrix = confusion_matrix(output_uri)
     if matrix is not None and matrix.size:
@@ -120,7 +122,7 @@ def figures(output_uri: str) -> list[Figure]:
                           f"TFMA's confusion matrix of the candidate model on {matrix.sum()} eval examples: "
                           f"accuracy {accuracy:.4f}.",
                           {"counts": matrix}, {"classes": [str(c) for c in range(len(matrix))]}))
-    header, rows = slice_table(output_uri)
+    header, rows = slice_table(per_slice)
     if rows and len(header) > 1:
         out.append(Figure("metrics_per_slice", "table", "Metrics per slice",
                           "TFMA's metrics of the candidate model on every slice of the eval split.",
@@ -168,13 +170,14 @@ class Executor(stock_executor.Executor):
             if verdict.has_custom_property("blessed"):  # TFMA validated (thresholds were configured)
                 blessed = bool(verdict.get_int_custom_property("blessed"))
                 reasons = not_blessed_reasons(evaluation.uri)
-        metrics = overall_metrics(evaluation.uri)
+        per_slice = list(tfma.load_metrics(evaluation.uri))  # read once
+        metrics = overall_metrics(per_slice)
         try:
-            write_figures(evaluation.uri, figures(evaluation.uri))
+            write_figures(evaluation.uri, figures(evaluation.uri, per_slice))
         except Exception:  # the verdict stands without its figures
             logging.exception("the report's figures could not be read from TFMA's output")
         blessing.write_metrics(evaluation.uri, metrics, blessed=blessed,
-                               baseline=overall_metrics(evaluation.uri, (BASELINE_NAME,)) or None, reasons=reasons)
+                               baseline=overall_metrics(per_slice, (BASELINE_NAME,)) or None, reasons=reasons)
         blessing.record_verdict(evaluation, verdict, metrics, reasons)
 
 
