@@ -191,15 +191,15 @@ class RunHistory:
         return sorted(rows, key=lambda row: row["started"])
 
 
-def nothing_to_do(config: PipelineConfig, history: RunHistory,
-                  root: str | os.PathLike | None = None) -> tuple[Success | None, list[str]]:
+def nothing_to_do(config: PipelineConfig, history: RunHistory, root: str | os.PathLike | None = None,
+                  key: RunKey | None = None) -> tuple[Success | None, list[str]]:
     """``(last success, [])`` when a run of ``config`` would change nothing: its key
     equals the last successful run's and that run's model is still being served.
     Otherwise ``(None, reasons)``."""
     last = history.last_success(config.name)
     if last is None:
         return None, ["no successful run recorded"]
-    key = run_key(config, root)
+    key = key or run_key(config, root)
     if key.dataset is None:
         return None, [f"dataset {config.dataset.name!r} is not prepared in {data_dir()}"]
     changed = key.changed(last.key)

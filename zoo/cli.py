@@ -79,22 +79,22 @@ def _configured(args: argparse.Namespace):
 
 def cmd_run(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipelines.run_key import RunHistory, Success, nothing_to_do, run_key
+    from pipelines.run_key import RunHistory, Success, dataset_digest, nothing_to_do, run_key
     from pipelines.runner import DEFAULT_BEAM_ARGS, Paths, quiet_output, run_pipeline
 
     start = time.time()
     config = _configured(args)
     paths = Paths(os.path.abspath(args.output))
     history = RunHistory(paths.runs)
+    key = run_key(config)
     reasons = ["--force" if args.force else "--no-cache"]
     if not (args.force or args.no_cache):
-        last, reasons = nothing_to_do(config, history)
+        last, reasons = nothing_to_do(config, history, key=key)
         if last is not None:
             history.record_skip(config.name, start, time.time() - start, last)
             print(f"nothing changed since run {last.run_id}: version {last.served_version} is served "
                   f"({last.served_path}); --force runs anyway")
             return 0
-    key = run_key(config)
     log_path = None if args.verbose else paths.log(config.name, start)
     print(f"running pipeline '{config.name}' ({args.runner} runner, {'; '.join(reasons)}) into {paths.output}",
           flush=True)
@@ -126,7 +126,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     push = record.push
     if push.get("pushed_version"):
         history.record_success(config.name, Success(
-            record.run_id, dataclasses.replace(key, dataset=run_key(config).dataset),
+            record.run_id, dataclasses.replace(key, dataset=dataset_digest(config)),
             str(push["pushed_version"]), push.get("pushed_destination", ""), time.time()))
         if push.get("pushed"):
             print(f"PUSHED version {push['pushed_version']} to {push['pushed_destination']}")
