@@ -3,5 +3,14 @@
 Importing this package registers every family. No module here imports TFX.
 """
 
-from models import autoencoder, cnn, dbn, gan, rnn, seq2seq, vae  # noqa: F401  (registers the families)
+# One line per family module: importing it registers the family.
+from models import (
+    autoencoder,  # noqa: F401
+    cnn,  # noqa: F401
+    dbn,  # noqa: F401
+    gan,  # noqa: F401
+    rnn,  # noqa: F401
+    seq2seq,  # noqa: F401
+    vae,  # noqa: F401
+)
 from models.registry import get, names, register  # noqa: F401

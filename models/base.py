@@ -88,7 +88,9 @@ from models.hparams import HParams, ImageHParams
 CLASSIFICATION = "classification"
 SEQ2SEQ = "seq2seq"
 GENERATIVE = "generative"
-TASKS = (CLASSIFICATION, SEQ2SEQ, GENERATIVE)
+FORECASTING = "forecasting"        # a window of a series -> the next horizon (regression)
+MASKED_LANGUAGE_MODEL = "masked_language_model"  # pretraining: masked tokens (and next sentence)
+TASKS = (CLASSIFICATION, SEQ2SEQ, GENERATIVE, FORECASTING, MASKED_LANGUAGE_MODEL)
 
 # What a served signature means. A family declares the role of each signature
 # it exports (``ModelFamily.signature_roles``); evaluators and the report pick
@@ -100,8 +102,13 @@ DECODE = "decode"        # latent -> images
 SAMPLE = "sample"        # a count -> images drawn from the prior
 SCORE = "score"          # features -> an anomaly score per example
 TRANSLATE = "translate"  # a source string -> a decoded target string
-FEATURES = "features"    # features -> learned representation
-ROLES = (CLASSIFY, GENERATE, ENCODE, DECODE, SAMPLE, SCORE, TRANSLATE, FEATURES)
+FEATURES = "features"    # features -> learned representation (an embedding)
+DENSITY = "density"      # features -> exact log-likelihood (bits per dimension)
+UPSCALE = "upscale"      # a low-resolution image -> the image at a higher resolution
+FORECAST = "forecast"    # a window of past values -> the next values over the horizon
+FILL_MASK = "fill_mask"  # a text with a [MASK] token -> the most likely tokens and their scores
+ROLES = (CLASSIFY, GENERATE, ENCODE, DECODE, SAMPLE, SCORE, TRANSLATE, FEATURES, DENSITY, UPSCALE,
+         FORECAST, FILL_MASK)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -83,31 +83,50 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
                                         + [_metric_config(m, thresholds) for m in thresholds.metrics])])
 
 
-def _evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline, pipeline_root: str):
-    """The evaluator that judges a family's task; every one writes a ModelBlessing.
+def _classification_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
+                              pipeline_root: str):
+    return RecordingEvaluator(examples=examples, model=model, baseline_model=baseline,
+                              eval_config=eval_config(config), example_splits=["eval"])
 
-    The project's own evaluators pick the signatures they call by the roles the
-    family declares, and check the thresholds against the metrics they know
-    (an unknown metric or a contradicting direction fails here).
-    """
-    task, roles, options = family.task, dict(family.signature_roles), config.transform_config
-    if task == CLASSIFICATION:
-        return RecordingEvaluator(examples=examples, model=model, baseline_model=baseline,
-                                  eval_config=eval_config(config), example_splits=["eval"])
-    if task == GENERATIVE:
-        return GenerativeEvaluator(model=model, examples=examples, baseline_model=baseline,
-                                   thresholds=config.thresholds, signature_roles=roles,
-                                   image_key=options.get("image_key", "image"),
-                                   label_key=config.label_key or "label",
-                                   image_scale=float(options.get("max_value", 255)),
-                                   image_shape=options.get("image_shape"),
-                                   cache_dir=os.path.join(pipeline_root, "reference_classifier"))
-    if task == SEQ2SEQ:
-        return Seq2seqEvaluator(model=model, examples=examples, baseline_model=baseline,
-                                target_key=config.label_key, source_key=options.get("source_key", "source"),
-                                thresholds=config.thresholds, signature_roles=roles,
-                                char_level=options.get("target_tokenizer", options.get("tokenizer")) == "char")
-    raise NotImplementedError(f"no evaluator for task '{task}'; known: {CLASSIFICATION}, {GENERATIVE}, {SEQ2SEQ}")
+
+def _generative_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
+                          pipeline_root: str):
+    options = config.transform_config
+    return GenerativeEvaluator(model=model, examples=examples, baseline_model=baseline,
+                               thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+                               image_key=options.get("image_key", "image"),
+                               label_key=config.label_key or "label",
+                               image_scale=float(options.get("max_value", 255)),
+                               image_shape=options.get("image_shape"),
+                               cache_dir=os.path.join(pipeline_root, "reference_classifier"))
+
+
+def _seq2seq_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
+                       pipeline_root: str):
+    options = config.transform_config
+    return Seq2seqEvaluator(model=model, examples=examples, baseline_model=baseline,
+                            target_key=config.label_key, source_key=options.get("source_key", "source"),
+                            thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+                            char_level=options.get("target_tokenizer", options.get("tokenizer")) == "char")
+
+
+# task -> the function that makes the evaluator judging it. Every evaluator
+# writes a ModelBlessing; the project's own evaluators pick the signatures they
+# call by the roles the family declares, and check the thresholds against the
+# metrics they know (an unknown metric or a contradicting direction fails when
+# the pipeline is built). A new task is one function and one line here.
+EVALUATORS = {
+    CLASSIFICATION: _classification_evaluator,
+    GENERATIVE: _generative_evaluator,
+    SEQ2SEQ: _seq2seq_evaluator,
+}
+
+
+def _evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline, pipeline_root: str):
+    """The evaluator that judges the family's ``task``."""
+    if family.task not in EVALUATORS:
+        raise NotImplementedError(f"no evaluator for task '{family.task}'; known: {', '.join(EVALUATORS)}")
+    return EVALUATORS[family.task](config, family, examples, model, baseline, pipeline_root)
 
 
 def create_pipeline(config: PipelineConfig, pipeline_root: str, metadata_path: str,
