@@ -22,6 +22,12 @@ INSTALL_REQUIRES = [
     "numpy==1.26.4",
     "scikit-learn",
     "matplotlib",
+    # Real series that ship with it (sunspot numbers) for the forecasting pipeline.
+    "statsmodels",
+    # Cron expressions of `zoo schedule`.
+    "croniter",
+    # KubeflowV2DagRunner needs it to compile a pipeline spec (`zoo compile --target kubeflow`).
+    "kfp-pipeline-spec==0.2.2",
     "grpcio",
     # TFX installs module files with `python -m pip`; uv venvs have no pip.
     "pip",
