@@ -107,8 +107,9 @@ DENSITY = "density"      # features -> exact log-likelihood (bits per dimension)
 UPSCALE = "upscale"      # a low-resolution image -> the image at a higher resolution
 FORECAST = "forecast"    # a window of past values -> the next values over the horizon
 FILL_MASK = "fill_mask"  # a text with a [MASK] token -> the most likely tokens and their scores
+MASKED_LM = "masked_lm"  # held-out text -> masked-token hits and next-sentence probabilities
 ROLES = (CLASSIFY, GENERATE, ENCODE, DECODE, SAMPLE, SCORE, TRANSLATE, FEATURES, DENSITY, UPSCALE,
-         FORECAST, FILL_MASK)
+         FORECAST, FILL_MASK, MASKED_LM)
 
 
 @dataclasses.dataclass(frozen=True)
