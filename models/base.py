@@ -90,7 +90,8 @@ SEQ2SEQ = "seq2seq"
 GENERATIVE = "generative"
 FORECASTING = "forecasting"        # a window of a series -> the next horizon (regression)
 MASKED_LANGUAGE_MODEL = "masked_language_model"  # pretraining: masked tokens (and next sentence)
-TASKS = (CLASSIFICATION, SEQ2SEQ, GENERATIVE, FORECASTING, MASKED_LANGUAGE_MODEL)
+SUPER_RESOLUTION = "super_resolution"  # an image at a higher resolution than it was given
+TASKS = (CLASSIFICATION, SEQ2SEQ, GENERATIVE, FORECASTING, MASKED_LANGUAGE_MODEL, SUPER_RESOLUTION)
 
 # What a served signature means. A family declares the role of each signature
 # it exports (``ModelFamily.signature_roles``); evaluators and the report pick

@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_artifacts
 
 from components.evaluator import component
 from components.figures import read_figures
-from pipelines import factory, nodes, registry
+from pipelines import evaluators, factory, nodes, registry
 from pipelines.config import Threshold
 from tests.fixtures import toy_model
 
@@ -57,7 +57,7 @@ def tfma_run(tmp_path_factory):
     config = registry.get("digits")  # accuracy >= 0.97, label slices
     component.Executor().Do({"examples": [examples], "model": [model]},
                             {"evaluation": [evaluation], "blessing": [blessing]},
-                            {"eval_config": json_format.MessageToJson(factory.eval_config(config)),
+                            {"eval_config": json_format.MessageToJson(evaluators.eval_config(config)),
                              "example_splits": json.dumps(["eval"]), "fairness_indicator_thresholds": "null"})
     predicted = np.argmax(toy_model.toy_predict(images, SEED), axis=1)
     return evaluation, blessing, labels, predicted
@@ -103,7 +103,7 @@ def test_tfma_per_slice_table_verdict_and_metrics(tfma_run):
 # ------------------------------------------------------------------- the factory
 
 def _thresholds(config):
-    specs = factory.eval_config(config).metrics_specs[0].metrics
+    specs = evaluators.eval_config(config).metrics_specs[0].metrics
     return {m.class_name: m for m in specs}
 
 
