@@ -14,8 +14,10 @@ Hook-up in the zoo CLI::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,49 +27,179 @@ from typing import Any
 _LOG = logging.getLogger("zoo.serve")
 
 
+VERSION = "2.16.1"  # the TF Serving release whose flags and behaviour ``zoo serve`` follows
+
+_TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
+
+
+def _bool(text: str) -> bool:
+    """A TF flag's boolean (``--flag``, ``--flag=true``, ``--flag=false``)."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+# tensorflow_model_server flags that mean nothing in this server: accepted, with one line saying so.
+NO_EFFECT_FLAGS = {
+    "enable_per_model_batching_parameters": (_bool, False, "per-model batching_params.pbtxt are not read"),
+    "num_load_threads": (int, 0, "versions load on their model's poller thread"),
+    "num_unload_threads": (int, 0, "versions unload on their model's poller thread"),
+    "max_num_load_retries": (int, 5, "a failed version is retried only when its files change"),
+    "load_retry_interval_micros": (int, 60_000_000, "a failed version is retried only when its files change"),
+    "flush_filesystem_caches": (_bool, True, "no filesystem caches to flush"),
+    "use_alts_credentials": (_bool, False, "ALTS is not supported; use --ssl_config_file"),
+    "platform_config_file": (str, "", "only the TensorFlow platform is served"),
+    "remove_unused_fields_from_bundle_metagraph": (_bool, True, "the MetaGraph is kept whole"),
+    "prefer_tflite_model": (_bool, False, "TensorFlow Lite models are not served"),
+    "num_tflite_pools": (int, 0, "TensorFlow Lite models are not served"),
+    "num_tflite_interpreters_per_pool": (int, 1, "TensorFlow Lite models are not served"),
+    "xla_cpu_compilation_enabled": (_bool, False, "XLA JIT stays as TensorFlow configures it"),
+    "enable_profiler": (_bool, True, "no profiler service"),
+    "thread_pool_factory_config_file": (str, "", "requests run on the gRPC/REST worker threads"),
+    "mixed_precision": (str, "", "models run in the precision they were saved in"),
+    "skip_initialize_tpu": (_bool, False, "no TPU"),
+    "enable_grpc_healthcheck_service": (_bool, False, "grpc.health.v1 is not installed here"),
+}
+
+
+def _flag(parser: argparse.ArgumentParser, name: str, kind: Any, default: Any, help: str = "") -> None:
+    if kind is _bool:  # --flag alone means true, as tensorflow::Flags
+        parser.add_argument(f"--{name}", type=_bool, nargs="?", const=True, default=default, help=help)
+    else:
+        parser.add_argument(f"--{name}", type=kind, default=default, help=help)
+
+
 def _serve_arguments(parser: argparse.ArgumentParser) -> None:
-    a = parser.add_argument
-    a("--port", type=int, default=8500, help="gRPC port (0: any free port)")
-    a("--rest_api_port", type=int, default=0, help="REST port; 0 disables REST, as in TF Serving")
-    a("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    a("--model_name", default="default", help="model name when --model_base_path is used")
-    a("--model_base_path", default="", help="<base>/<version>/saved_model.pb directory of one model")
-    a("--model_config_file", default="", help="ModelServerConfig text proto (several models, policies, labels)")
-    a("--model_config_file_poll_wait_seconds", type=float, default=0,
-      help="re-read --model_config_file this often (0: never)")
-    a("--file_system_poll_wait_seconds", type=float, default=1,
-      help="seconds between polls for new versions (<= 0: poll once)")
-    a("--enable_batching", action="store_true", help="merge concurrent requests into batches")
-    a("--batching_parameters_file", default="", help="BatchingParameters text proto")
-    a("--allow_version_labels_for_unavailable_models", action="store_true")
-    a("--max_request_bytes", type=int, default=64 << 20, help="largest accepted request body")
-    a("--tensorflow_intra_op_parallelism", type=int, default=0)
-    a("--tensorflow_inter_op_parallelism", type=int, default=0)
+    """Every flag of TF Serving 2.16.1's ``tensorflow_model_server`` (``model_servers/main.cc``), and ``--host``."""
+    cpus = os.cpu_count() or 1
+    a = functools.partial(_flag, parser)
+    a("port", int, 8500, "gRPC port (0: any free port, or none when --grpc_socket_path is set)")
+    a("grpc_socket_path", str, "", "also listen for gRPC on this UNIX socket")
+    a("rest_api_port", int, 0, "REST port; 0 disables REST, as in TF Serving")
+    a("rest_api_num_threads", int, 4 * cpus, "REST requests processed at once")
+    a("rest_api_timeout_in_ms", int, 30000, "session run timeout of a REST request (DEADLINE_EXCEEDED past it)")
+    a("rest_api_enable_cors_support", _bool, False, "add CORS headers to REST answers")
+    a("enable_batching", _bool, False, "merge concurrent requests into batches")
+    a("allow_version_labels_for_unavailable_models", _bool, False)
+    a("batching_parameters_file", str, "", "BatchingParameters text proto")
+    a("model_config_file", str, "", "ModelServerConfig text proto (several models, policies, labels)")
+    a("model_config_file_poll_wait_seconds", float, 0, "re-read --model_config_file this often (0: never)")
+    a("model_name", str, "default", "model name when --model_base_path is used")
+    a("model_base_path", str, "", "<base>/<version>/saved_model.pb directory of one model")
+    a("file_system_poll_wait_seconds", float, 1, "seconds between polls for new versions (<= 0: poll once)")
+    a("tensorflow_session_parallelism", int, 0, "threads of each session (sets intra and inter op)")
+    a("tensorflow_session_config_file", str, "", "TensorFlow ConfigProto text proto for every session")
+    a("tensorflow_intra_op_parallelism", int, 0)
+    a("tensorflow_inter_op_parallelism", int, 0)
+    a("ssl_config_file", str, "", "SSLConfig text proto: serve gRPC over TLS")
+    a("per_process_gpu_memory_fraction", float, 0.0, "GPU memory fraction of each session (0: TF decides)")
+    a("saved_model_tags", str, "serve", "comma-separated MetaGraph tags to load")
+    a("grpc_channel_arguments", str, "", "gRPC server arguments, e.g. grpc.max_connection_age_ms=2000")
+    a("grpc_max_threads", int, 4 * cpus, "gRPC worker threads")
+    a("enable_model_warmup", _bool, True, "replay assets.extra/tf_serving_warmup_requests before serving")
+    a("num_request_iterations_for_warmup", int, 0, "times each warmup record runs (used when > 0)")
+    a("version", _bool, False, "print the version and exit")
+    a("monitoring_config_file", str, "", "MonitoringConfig text proto (Prometheus metrics on the REST port)")
+    a("enable_signature_method_name_check", _bool, False, "check SignatureDef method names (TF1 behaviour)")
+    for name, (kind, default, _) in NO_EFFECT_FLAGS.items():
+        a(name, kind, None, f"accepted; no effect here (TF Serving's default: {default})")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only; not a "
+                                                            "TF Serving flag)")
+    parser.add_argument("--max_request_bytes", type=int, default=64 << 20,
+                        help="largest accepted request body (not a TF Serving flag)")
+    parser.add_argument("--grpc_response_tensor_content", type=_bool, nargs="?", const=True, default=False,
+                        help="answer Predict with tensor_content instead of typed fields (not a TF Serving flag)")
+
+
+class _ServeParser(argparse.ArgumentParser):
+    """Leaves unknown arguments in ``args.unknown_arguments``: TF Serving prints them and starts anyway."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.unknown_arguments = list(getattr(namespace, "unknown_arguments", None) or []) + extras
+        return namespace, []
 
 
 def add_serve_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Adds ``serve`` to an argparse subparsers object."""
     parser = subparsers.add_parser("serve", help="run a TF Serving-compatible model server",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   allow_abbrev=False)
+    parser.__class__ = _ServeParser
     _serve_arguments(parser)
     parser.set_defaults(func=serve_command)
     return parser
 
 
+class StartupError(ValueError):
+    """The server cannot start; the message is the one line TF Serving prints."""
+
+
+def _read_text_proto(path: str, message: Any, type_name: str) -> Any:
+    """A text proto file, or StartupError with protobuf's one-line parse message, as TF Serving logs it."""
+    from google.protobuf import text_format
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise StartupError(f"NOT_FOUND: {path}; {e.strerror or e}") from None
+    try:
+        return text_format.Parse(text, message)
+    except text_format.ParseError as e:
+        detail = str(e)
+        if e.GetLine() is not None:
+            detail = f"{e.GetLine()}:{e.GetColumn()}: " + detail.split(" : ", 1)[-1]
+        raise StartupError(f"Error parsing text-format {type_name}: {detail} "
+                           f"(Invalid protobuf file: '{path}')") from None
+
+
+def _ssl_credentials(path: str) -> Any:
+    """gRPC server credentials from TF Serving's ``SSLConfig`` text proto."""
+    import grpc
+    from google.protobuf import descriptor_pb2, descriptor_pool
+    try:
+        from google.protobuf.message_factory import GetMessageClass
+    except ImportError:  # pragma: no cover
+        GetMessageClass = None
+    pool = descriptor_pool.DescriptorPool()
+    f = descriptor_pb2.FileDescriptorProto(name="zoo_ssl_config.proto", package="tensorflow.serving",
+                                           syntax="proto3")
+    m = f.message_type.add(name="SSLConfig")
+    fd = descriptor_pb2.FieldDescriptorProto
+    for number, name in enumerate(("server_key", "server_cert", "custom_ca"), start=1):
+        m.field.add(name=name, number=number, type=fd.TYPE_STRING, label=fd.LABEL_OPTIONAL)
+    m.field.add(name="client_verify", number=4, type=fd.TYPE_BOOL, label=fd.LABEL_OPTIONAL)
+    pool.Add(f)
+    descriptor = pool.FindMessageTypeByName("tensorflow.serving.SSLConfig")
+    if GetMessageClass is not None:
+        cls = GetMessageClass(descriptor)
+    else:  # pragma: no cover
+        from google.protobuf import message_factory
+        cls = message_factory.MessageFactory(pool).GetPrototype(descriptor)
+    config = _read_text_proto(path, cls(), "tensorflow.serving.SSLConfig")
+    return grpc.ssl_server_credentials(
+        [(config.server_key.encode(), config.server_cert.encode())],
+        root_certificates=config.custom_ca.encode() or None, require_client_auth=config.client_verify)
+
+
 def build_server(args: argparse.Namespace) -> Any:
-    """The (not yet started) ModelServer that ``args`` describe."""
+    """The (not yet started) ModelServer that ``args`` describe (StartupError/ValueError if it cannot be)."""
     import tensorflow as tf
 
-    from serving import batching
+    from serving import batching, grpc_service, monitoring
     from serving import config as config_lib
     from serving.server import ModelServer
 
-    if bool(args.model_config_file) == bool(args.model_base_path):
-        raise ValueError("pass exactly one of --model_config_file or --model_base_path")
-    if args.model_config_file:
-        config = config_lib.read_model_config_file(args.model_config_file)
+    if not args.model_config_file and not args.model_base_path:
+        raise StartupError("INVALID_ARGUMENT: Both server_options.model_base_path and "
+                           "server_options.model_config_file are empty!")
+    if args.model_config_file:  # --model_name/--model_base_path are then ignored, as in TF Serving
+        config = _read_text_proto(args.model_config_file, config_lib.ModelServerConfig(),
+                                  "tensorflow.serving.ModelServerConfig")
     else:
-        import os
         config = config_lib.single_model_config(args.model_name, os.path.abspath(args.model_base_path))
     batching_options = None
     if args.enable_batching:
@@ -76,26 +208,97 @@ def build_server(args: argparse.Namespace) -> Any:
             with open(args.batching_parameters_file, encoding="utf-8") as f:
                 batching_options = batching.parse_batching_parameters(f.read())
     elif args.batching_parameters_file:
-        raise ValueError("--batching_parameters_file needs --enable_batching")
-    session_config = tf.compat.v1.ConfigProto(
-        intra_op_parallelism_threads=args.tensorflow_intra_op_parallelism,
-        inter_op_parallelism_threads=args.tensorflow_inter_op_parallelism)
+        raise StartupError("INVALID_ARGUMENT: server_options.batching_parameters_file is set without setting "
+                           "server_options.enable_batching to true.")
+    session_config = tf.compat.v1.ConfigProto()
+    if args.tensorflow_session_config_file:
+        session_config = _read_text_proto(args.tensorflow_session_config_file, session_config,
+                                          "tensorflow.ConfigProto")
+    session_config.gpu_options.per_process_gpu_memory_fraction = args.per_process_gpu_memory_fraction
+    intra, inter, both = (args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
+                          args.tensorflow_session_parallelism)
+    if intra > 0 and inter > 0 and both > 0:
+        raise StartupError("INVALID_ARGUMENT: Either configure server_options.tensorflow_session_parallelism "
+                           "or (server_options.tensorflow_intra_op_parallelism, "
+                           "server_options.tensorflow_inter_op_parallelism). Both configurations are set.")
+    if intra or inter:
+        session_config.intra_op_parallelism_threads = intra
+        session_config.inter_op_parallelism_threads = inter
+    elif both:
+        session_config.intra_op_parallelism_threads = both
+        session_config.inter_op_parallelism_threads = both
+    prometheus = None
+    if args.monitoring_config_file:
+        monitoring_config = _read_text_proto(args.monitoring_config_file, monitoring.MonitoringConfig(),
+                                             "tensorflow.serving.MonitoringConfig")
+        if monitoring_config.prometheus_config.enable:
+            prometheus = monitoring_config.prometheus_config.path or monitoring.DEFAULT_PROMETHEUS_PATH
+    rest_port: int | None = args.rest_api_port or None
+    if rest_port is not None and rest_port == args.port:
+        _LOG.error("server_options.http_port cannot be same as grpc_port. Please use a different port for "
+                   "HTTP/REST API. Skipped exporting HTTP/REST API.")
+        rest_port = None
+    grpc_port: int | None = args.port
+    if args.port == 0 and args.grpc_socket_path:
+        grpc_port = None  # TF Serving: gRPC only on the socket
+    try:
+        channel_arguments = grpc_service.parse_channel_arguments(args.grpc_channel_arguments)
+    except ValueError as e:
+        raise StartupError(f"INVALID_ARGUMENT: {e}") from None
     return ModelServer(
-        config, port=args.port, rest_api_port=args.rest_api_port or None, host=args.host,
+        config, port=grpc_port, rest_api_port=rest_port, host=args.host,
         file_system_poll_wait_seconds=args.file_system_poll_wait_seconds, batching=batching_options,
         max_request_bytes=args.max_request_bytes,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         model_config_file=args.model_config_file or None,
         model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
-        session_config=session_config)
+        session_config=session_config, grpc_socket_path=args.grpc_socket_path,
+        grpc_channel_arguments=channel_arguments, grpc_max_threads=args.grpc_max_threads,
+        grpc_credentials=_ssl_credentials(args.ssl_config_file) if args.ssl_config_file else None,
+        rest_api_num_threads=args.rest_api_num_threads, rest_api_timeout_in_ms=args.rest_api_timeout_in_ms,
+        rest_api_enable_cors_support=args.rest_api_enable_cors_support, prometheus_path=prometheus,
+        saved_model_tags=[t for t in args.saved_model_tags.split(",") if t] or ["serve"],
+        enable_signature_method_name_check=args.enable_signature_method_name_check,
+        enable_model_warmup=args.enable_model_warmup,
+        num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
+        grpc_tensor_content=getattr(args, "grpc_response_tensor_content", False))
+
+
+def version_text() -> str:
+    import tensorflow as tf
+    return f"TensorFlow ModelServer: {VERSION}-zoo\nTensorFlow Library: {tf.__version__}"
 
 
 def serve_command(args: argparse.Namespace, ready: threading.Event | None = None) -> int:
-    """Runs the server until SIGINT/SIGTERM (or until ``args.stop`` is set)."""
+    """Runs the server until SIGINT/SIGTERM (or until ``args.stop`` is set).
+
+    Returns 0 after a clean stop; 255 (TF Serving's ``return -1``) with one
+    ``Failed to start server. Error: ...`` line when it cannot start.
+    """
+    if getattr(args, "version", False):
+        print(version_text(), flush=True)
+        return 0
+    for unknown in getattr(args, "unknown_arguments", None) or []:
+        print(f"unknown argument: {unknown}", flush=True)
+    for name, (_, _, why) in NO_EFFECT_FLAGS.items():
+        if getattr(args, name, None) is not None:
+            print(f"--{name} is accepted for compatibility with tensorflow_model_server but has no effect "
+                  f"here: {why}", flush=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = build_server(args).start()
-    print(f"Serving {', '.join(server.core.model_names)}: gRPC on {args.host}:{server.grpc_port}"
-          + (f", REST on {args.host}:{server.rest_port}" if server.rest_port else ""), flush=True)
+    try:
+        server = build_server(args).start()
+    except (StartupError, ValueError, OSError) as e:
+        message = " ".join(str(e).split())
+        print(f"Failed to start server. Error: {message}", file=sys.stderr, flush=True)
+        return 255
+    where = []
+    if server.grpc_port:
+        where.append(f"gRPC on {args.host}:{server.grpc_port}")
+    if args.grpc_socket_path:
+        where.append(f"gRPC on unix:{args.grpc_socket_path}")
+    if server.rest_port:
+        where.append(f"REST on {args.host}:{server.rest_port}")
+    print(f"Serving {', '.join(server.core.model_names)}: {', '.join(where)}", flush=True)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: server._stop.set())
@@ -113,8 +316,8 @@ def serve_command(args: argparse.Namespace, ready: threading.Event | None = None
 
 
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="zoo serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _ServeParser(prog="zoo serve", description=__doc__, allow_abbrev=False,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     _serve_arguments(parser)
     return serve_command(parser.parse_args(argv))
 

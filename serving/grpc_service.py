@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
 
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
@@ -42,6 +43,28 @@ def _rpc(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _measured(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Records TF Serving's request count and latency (entrypoint GRPC) around an RPC."""
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+            start = time.perf_counter()
+            status = "OK"
+            try:
+                return method(self, request, context)
+            except errors.ServingError as e:
+                status = e.code.name
+                raise
+            except Exception:
+                status = "INTERNAL"
+                raise
+            finally:
+                self.core.metrics.record_request(request.model_spec.name, api, "GRPC", status,
+                                                 (time.perf_counter() - start) * 1e6)
+        return wrapper
+    return decorate
+
+
 def tensor_to_array(name: str, proto: Any) -> np.ndarray:
     """A request TensorProto as an array (INVALID_ARGUMENT if it is malformed)."""
     try:
@@ -54,37 +77,78 @@ def tensor_to_array(name: str, proto: Any) -> np.ndarray:
     return array
 
 
-def array_to_tensor(array: np.ndarray) -> tensor_pb2.TensorProto:
-    """An output array as a TensorProto (numeric arrays via ``tensor_content``, as TF Serving)."""
+_TYPED_FIELDS = {
+    types_pb2.DT_FLOAT: "float_val", types_pb2.DT_DOUBLE: "double_val", types_pb2.DT_INT32: "int_val",
+    types_pb2.DT_INT16: "int_val", types_pb2.DT_INT8: "int_val", types_pb2.DT_UINT8: "int_val",
+    types_pb2.DT_UINT16: "int_val", types_pb2.DT_INT64: "int64_val", types_pb2.DT_UINT32: "uint32_val",
+    types_pb2.DT_UINT64: "uint64_val", types_pb2.DT_BOOL: "bool_val", types_pb2.DT_STRING: "string_val",
+}
+
+
+def array_to_tensor(array: np.ndarray, as_content: bool = False) -> tensor_pb2.TensorProto:
+    """An output array as a TensorProto, filled as TF Serving's ``Tensor::AsProtoField`` does.
+
+    TF Serving's Predict answers with the typed value fields (``float_val``,
+    ``int64_val``, ``string_val``, ...; ``half_val`` for DT_HALF), so clients
+    that read ``response.outputs['y'].float_val`` work; ``as_content`` gives
+    ``AsProtoTensorContent`` (packed bytes) instead.
+
+    >>> array_to_tensor(np.array([[2.5, 3.0]], np.float32)).float_val
+    [2.5, 3.0]
+    """
     if array.dtype == object or array.dtype.kind in "SU":
-        return tf.make_tensor_proto(array)
-    proto = tensor_pb2.TensorProto(dtype=tf.dtypes.as_dtype(array.dtype).as_datatype_enum,
-                                   tensor_content=np.ascontiguousarray(array).tobytes())
+        dtype = types_pb2.DT_STRING
+    else:
+        dtype = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+    proto = tensor_pb2.TensorProto(dtype=dtype)
     proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape)
+    flat = array.ravel()
+    if dtype == types_pb2.DT_STRING:
+        proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in flat)
+    elif as_content:
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+    elif dtype in (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16):
+        proto.half_val.extend(flat.view(np.uint16).tolist())
+    elif dtype in _TYPED_FIELDS:
+        getattr(proto, _TYPED_FIELDS[dtype]).extend(flat.tolist())
+    elif dtype == types_pb2.DT_COMPLEX64:
+        proto.scomplex_val.extend(flat.view(np.float32).tolist())
+    elif dtype == types_pb2.DT_COMPLEX128:
+        proto.dcomplex_val.extend(flat.view(np.float64).tolist())
+    else:
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
     return proto
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
+    """Predict, Classify, Regress, MultiInference and GetModelMetadata.
 
-    def __init__(self, core: ServerCore):
+    ``tensor_content``: answer Predict with packed ``tensor_content`` instead
+    of TF Serving's default typed value fields.
+    """
+
+    def __init__(self, core: ServerCore, tensor_content: bool = False):
         self.core = core
+        self.tensor_content = tensor_content
 
     @_rpc
+    @_measured("Predict")
     def Predict(self, request: predict_pb2.PredictRequest, context: Any) -> predict_pb2.PredictResponse:
         inputs = {k: tensor_to_array(k, v) for k, v in request.inputs.items()}
         spec, outputs = service.predict(self.core, request.model_spec, inputs, list(request.output_filter))
         response = predict_pb2.PredictResponse(model_spec=spec)
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(array_to_tensor(value))
+            response.outputs[key].CopyFrom(array_to_tensor(value, self.tensor_content))
         return response
 
     @_rpc
+    @_measured("Classify")
     def Classify(self, request: Any, context: Any) -> classification_pb2.ClassificationResponse:
         spec, result = service.classify(self.core, request.model_spec, request.input)
         return classification_pb2.ClassificationResponse(model_spec=spec, result=result)
 
     @_rpc
+    @_measured("Regress")
     def Regress(self, request: Any, context: Any) -> regression_pb2.RegressionResponse:
         spec, result = service.regress(self.core, request.model_spec, request.input)
         return regression_pb2.RegressionResponse(model_spec=spec, result=result)
@@ -130,23 +194,68 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-class GrpcServer:
-    """Both services on ``host:port`` (port 0 picks a free one)."""
+def parse_channel_arguments(text: str) -> list[tuple[str, Any]]:
+    """``--grpc_channel_arguments``: ``key=value,key=value``; integer values as ints, as TF Serving.
 
-    def __init__(self, core: ServerCore, host: str = "127.0.0.1", port: int = 0,
-                 max_request_bytes: int = 64 << 20, max_workers: int = 64):
+    >>> parse_channel_arguments("grpc.max_connection_age_ms=2000,grpc.primary_user_agent=zoo")
+    [('grpc.max_connection_age_ms', 2000), ('grpc.primary_user_agent', 'zoo')]
+    """
+    result: list[tuple[str, Any]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--grpc_channel_arguments: expected key=value, got {item!r}")
+        try:
+            number = int(value)
+            result.append((key, number) if -2**31 <= number < 2**31 else (key, value))
+        except ValueError:
+            result.append((key, value))
+    return result
+
+
+class GrpcServer:
+    """Both services on ``host:port`` (port 0 picks a free one; None: no TCP port) and/or a Unix socket.
+
+    Args:
+        core: the ServerCore.
+        host, port: TCP address.
+        max_request_bytes: largest request message.
+        max_workers: ``--grpc_max_threads``.
+        socket_path: ``--grpc_socket_path`` (gRPC on ``unix:<path>``).
+        channel_arguments: ``--grpc_channel_arguments`` as (key, value) pairs.
+        credentials: ``grpc.ServerCredentials`` (``--ssl_config_file``), or None for insecure.
+        tensor_content: Predict answers in ``tensor_content`` rather than typed fields.
+    """
+
+    def __init__(self, core: ServerCore, host: str = "127.0.0.1", port: int | None = 0,
+                 max_request_bytes: int = 64 << 20, max_workers: int = 64, socket_path: str = "",
+                 channel_arguments: Sequence[tuple[str, Any]] = (), credentials: Any = None,
+                 tensor_content: bool = False):
         options = [("grpc.max_receive_message_length", max_request_bytes),
                    ("grpc.max_send_message_length", -1),
                    ("grpc.so_reuseport", 0)]
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers,
+        options = [o for o in options if o[0] not in {k for k, _ in channel_arguments}] + list(channel_arguments)
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=max(max_workers, 1),
                                                               thread_name_prefix="grpc"),
                                    options=options)
-        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(core),
-                                                                            self._server)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(core, tensor_content), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), self._server)
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
-        if not self.port:
-            raise OSError(f"cannot bind gRPC to {host}:{port}")
+
+        def bind(address: str) -> int:
+            if credentials is not None:
+                return self._server.add_secure_port(address, credentials)
+            return self._server.add_insecure_port(address)
+
+        self.port = None
+        if port is not None:
+            self.port = bind(f"{host}:{port}")
+            if not self.port:
+                raise OSError(f"cannot bind gRPC to {host}:{port}")
+        self.socket_path = socket_path
+        if socket_path:
+            if not bind(f"unix:{socket_path}"):
+                raise OSError(f"cannot bind gRPC to unix:{socket_path}")
 
     def start(self) -> GrpcServer:
         self._server.start()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +22,7 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving import config as config_lib
-from serving import errors
+from serving import errors, monitoring, warmup
 from serving.batching import BatchingOptions, BatchScheduler
 from serving.servable import Servable, is_complete_version
 from serving.versions import version_dirs
@@ -151,10 +152,19 @@ class ServerCore:
     def __init__(self, config: config_lib.ModelServerConfig, file_system_poll_wait_seconds: float = 1.0,
                  batching: BatchingOptions | None = None,
                  allow_version_labels_for_unavailable_models: bool = False,
-                 session_config: Any = None):
+                 session_config: Any = None, saved_model_tags: tuple[str, ...] = ("serve",),
+                 enable_signature_method_name_check: bool = False, enable_model_warmup: bool = True,
+                 num_request_iterations_for_warmup: int = 1, metrics: monitoring.Registry | None = None,
+                 rest_api_timeout_in_ms: int = 0):
         self.poll_wait = file_system_poll_wait_seconds
         self.allow_unavailable_labels = allow_version_labels_for_unavailable_models
         self._session_config = session_config
+        self.saved_model_tags = tuple(saved_model_tags)
+        self.method_name_check = enable_signature_method_name_check
+        self.enable_model_warmup = enable_model_warmup
+        self.warmup_iterations = max(num_request_iterations_for_warmup, 1)
+        self.metrics = metrics or monitoring.REGISTRY
+        self.warmup_timeouts = (0, max(int(rest_api_timeout_in_ms), 0))  # gRPC's and REST's session callables
         self.batcher = BatchScheduler(batching) if batching is not None else None
         self._managers: dict[str, ModelManager] = {}
         self._pollers: dict[str, tuple[threading.Thread, threading.Event]] = {}
@@ -163,8 +173,26 @@ class ServerCore:
         self.reload_config(config)
 
     def _make_servable(self, name: str, version: int, path: str) -> Servable:
-        servable = Servable(name, version, path, self._session_config)
+        """Loads a version and replays its warmup requests: only then may it become AVAILABLE."""
+        start = time.monotonic()
+        try:
+            servable = Servable(name, version, path, self._session_config, tags=self.saved_model_tags,
+                                method_name_check=self.method_name_check)
+        except Exception:
+            self.metrics.load_attempt_count.increment(path, "fail")
+            raise
+        self.metrics.load_attempt_count.increment(path, "success")
+        self.metrics.load_latency.increment(path, by=int((time.monotonic() - start) * 1e6))
         servable.batcher = self.batcher
+        if self.enable_model_warmup:
+            try:
+                count = warmup.run_warmup(servable, self.warmup_iterations, self.metrics, self.warmup_timeouts)
+            except Exception:
+                servable.close()
+                raise
+            if count:
+                _LOG.info("Warmed up %s version %d with %d request(s) in %.0f ms", name, version, count,
+                          (time.monotonic() - start) * 1e3)
         return servable
 
     def reload_config(self, config: config_lib.ModelServerConfig) -> None:

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import socket
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,19 +55,34 @@ def _model_spec(name: str, version: str | None, label: str | None) -> model_pb2.
 
 
 class RestApi:
-    """The REST request processor: (method, path, body) -> (HTTP status, JSON)."""
+    """The REST request processor: (method, path, body) -> (HTTP status, JSON).
 
-    def __init__(self, core: ServerCore):
+    ``timeout_ms`` is ``--rest_api_timeout_in_ms`` (TF Serving's default 30 s):
+    the session run of a request past it fails with DEADLINE_EXCEEDED (504).
+    """
+
+    def __init__(self, core: ServerCore, timeout_ms: int = 30000):
         self.core = core
+        self.timeout_ms = max(int(timeout_ms), 0)
 
     def handle(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        start = time.perf_counter()
+        path = path.split("?", 1)[0]
+        status = "OK"
         try:
-            return 200, self._dispatch(method, path.split("?", 1)[0], body)
+            return 200, self._dispatch(method, path, body)
         except errors.ServingError as e:
+            status = e.code.name
             return e.http_status, {"error": e.message}
         except Exception as e:  # never take the server down
+            status = "INTERNAL"
             _LOG.exception("REST %s %s failed", method, path)
             return 500, {"error": f"Internal error: {type(e).__name__}: {e}"}
+        finally:
+            match = _PREDICT_PATH.fullmatch(path) if method == "POST" else _STATUS_PATH.fullmatch(path)
+            model = unquote(match.group(1) or "") if match else ""
+            api = match.group(4).lower() if match and method == "POST" else ""
+            self.core.metrics.record_request(model, api, "REST", status, (time.perf_counter() - start) * 1e6)
 
     def _dispatch(self, method: str, path: str, body: bytes) -> Any:
         malformed = errors.invalid_argument(f"Malformed request: {method} {path}")
@@ -101,12 +118,15 @@ class RestApi:
                 return service.signature_inputs(servable, spec)
 
             inputs, fmt = json_codec.decode_predict(doc, infos)
-            _, outputs = service.predict(self.core, spec, inputs, servable=servable)
+            _, outputs = service.predict(self.core, spec, inputs, servable=servable,
+                                         timeout_ms=self.timeout_ms)
             return json_codec.encode_predict(outputs, fmt)
         spec.signature_name, request_input = json_codec.decode_classify_regress(doc, verb)
         if verb == "classify":
-            return json_codec.encode_classify(service.classify(self.core, spec, request_input)[1])
-        return json_codec.encode_regress(service.regress(self.core, spec, request_input)[1])
+            return json_codec.encode_classify(
+                service.classify(self.core, spec, request_input, timeout_ms=self.timeout_ms)[1])
+        return json_codec.encode_regress(
+            service.regress(self.core, spec, request_input, timeout_ms=self.timeout_ms)[1])
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -122,10 +142,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         _LOG.debug("%s - %s", self.address_string(), format % args)
 
-    def _reply(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload, indent=None).encode("utf-8")
+    def _reply(self, status: int, payload: Any, content_type: str = "application/json") -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload, indent=None).encode("utf-8")
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
+        if self.server.cors:  # TF Serving's AddCORSHeaders
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "POST, GET")
+            self.send_header("Access-Control-Allow-Headers", "Content-Type")
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -161,14 +185,26 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _handle(self, method: str) -> None:
-        body = self._body() if method == "POST" else b""
+        body = self._body() if method in ("POST", "PUT", "DELETE") else b""
         if body is None:
             return
         path = self.path
+        prometheus = self.server.prometheus_path
+        if prometheus and path.split("?", 1)[0] == prometheus:
+            self._reply(200, self.server.api.core.metrics.page().encode("utf-8"), "text/plain")
+            return
         if not path.lower().startswith("/v1/"):
             self._reply(404, {"error": f"Not found: {method} {path}; the REST API lives under /v1/models"})
             return
-        self._reply(*self.server.api.handle(method, path, body))
+        if method == "OPTIONS":  # a CORS preflight, as TF Serving answers it
+            origin = self.headers.get("Origin", "")
+            if re.search("https?://", origin):
+                self._reply(200, b"")
+            else:
+                self._reply(400, {"error": "Origin header is missing in CORS preflight"})
+            return
+        with self.server.workers:  # --rest_api_num_threads requests at a time
+            self._reply(*self.server.api.handle(method, path, body))
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -182,24 +218,43 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    def do_OPTIONS(self) -> None:
+        self._handle("OPTIONS")
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], api: RestApi, max_request_bytes: int):
+    def __init__(self, address: tuple[str, int], api: RestApi, max_request_bytes: int, num_threads: int,
+                 cors: bool, prometheus_path: str | None):
         self.api = api
         self.max_request_bytes = max_request_bytes
+        self.workers = threading.BoundedSemaphore(max(num_threads, 1))
+        self.cors = cors
+        self.prometheus_path = prometheus_path
         super().__init__(address, _Handler)
 
 
 class RestServer:
-    """Serves :class:`RestApi` on ``host:port`` (port 0 picks a free one) in a thread."""
+    """Serves :class:`RestApi` on ``host:port`` (port 0 picks a free one) in a thread.
+
+    Args:
+        core: the ServerCore.
+        host, port: address to bind.
+        max_request_bytes: largest body (413 past it).
+        num_threads: ``--rest_api_num_threads``: requests processed at once.
+        timeout_ms: ``--rest_api_timeout_in_ms``.
+        cors: ``--rest_api_enable_cors_support``.
+        prometheus_path: where to serve the Prometheus page (``--monitoring_config_file``), or None.
+    """
 
     def __init__(self, core: ServerCore, host: str = "127.0.0.1", port: int = 0,
-                 max_request_bytes: int = 64 << 20):
-        self._server = _Server((host, port), RestApi(core), max_request_bytes)
+                 max_request_bytes: int = 64 << 20, num_threads: int = 4 * (os.cpu_count() or 1),
+                 timeout_ms: int = 30000, cors: bool = False, prometheus_path: str | None = None):
+        self._server = _Server((host, port), RestApi(core, timeout_ms), max_request_bytes, num_threads, cors,
+                               prometheus_path)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="rest", daemon=True)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from serving import config as config_lib
@@ -27,7 +28,7 @@ class ModelServer:
 
     Args:
         config: the ModelServerConfig.
-        port: gRPC port (0: a free one; None: no gRPC).
+        port: gRPC port (0: a free one; None: no gRPC on TCP).
         rest_api_port: REST port (0: a free one; None: no REST).
         host: address to bind (loopback unless told otherwise).
         file_system_poll_wait_seconds: seconds between version polls.
@@ -36,6 +37,19 @@ class ModelServer:
         allow_version_labels_for_unavailable_models: as TF Serving's flag.
         model_config_file: a config file to re-read every ``model_config_file_poll_wait_seconds``.
         session_config: optional ``tf.compat.v1.ConfigProto``.
+        grpc_socket_path: also serve gRPC on this Unix socket.
+        grpc_channel_arguments: extra gRPC server arguments, ``[(key, value)]``.
+        grpc_max_threads: gRPC worker threads.
+        grpc_credentials: ``grpc.ServerCredentials`` (SSL), or None for insecure.
+        rest_api_num_threads: REST requests processed at once.
+        rest_api_timeout_in_ms: session run timeout of REST requests (0: none).
+        rest_api_enable_cors_support: CORS headers on REST answers.
+        prometheus_path: serve Prometheus metrics at this REST path (None: off).
+        saved_model_tags: MetaGraph tags to load.
+        enable_signature_method_name_check: TF Serving's method-name check (off by default).
+        enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` before AVAILABLE.
+        num_request_iterations_for_warmup: times each warmup record runs.
+        grpc_tensor_content: Predict outputs as ``tensor_content`` instead of typed fields.
     """
 
     def __init__(self, config: config_lib.ModelServerConfig, port: int | None = 0,
@@ -44,12 +58,32 @@ class ModelServer:
                  max_request_bytes: int = 64 << 20,
                  allow_version_labels_for_unavailable_models: bool = False,
                  model_config_file: str | None = None, model_config_file_poll_wait_seconds: float = 0,
-                 session_config: Any = None):
+                 session_config: Any = None, grpc_socket_path: str = "",
+                 grpc_channel_arguments: Sequence[tuple[str, Any]] = (), grpc_max_threads: int = 64,
+                 grpc_credentials: Any = None, rest_api_num_threads: int = 4 * (os.cpu_count() or 1),
+                 rest_api_timeout_in_ms: int = 30000, rest_api_enable_cors_support: bool = False,
+                 prometheus_path: str | None = None, saved_model_tags: Sequence[str] = ("serve",),
+                 enable_signature_method_name_check: bool = False, enable_model_warmup: bool = True,
+                 num_request_iterations_for_warmup: int = 1, grpc_tensor_content: bool = False):
         self.core = ServerCore(config, file_system_poll_wait_seconds, batching,
-                               allow_version_labels_for_unavailable_models, session_config)
-        self.grpc = GrpcServer(self.core, host, port, max_request_bytes) if port is not None else None
-        self.rest = RestServer(self.core, host, rest_api_port, max_request_bytes) \
-            if rest_api_port is not None else None
+                               allow_version_labels_for_unavailable_models, session_config,
+                               saved_model_tags=tuple(saved_model_tags),
+                               enable_signature_method_name_check=enable_signature_method_name_check,
+                               enable_model_warmup=enable_model_warmup,
+                               num_request_iterations_for_warmup=num_request_iterations_for_warmup,
+                               rest_api_timeout_in_ms=rest_api_timeout_in_ms if rest_api_port is not None else 0)
+        self.grpc = None
+        try:
+            if port is not None or grpc_socket_path:
+                self.grpc = GrpcServer(self.core, host, port, max_request_bytes, grpc_max_threads,
+                                       socket_path=grpc_socket_path, channel_arguments=grpc_channel_arguments,
+                                       credentials=grpc_credentials, tensor_content=grpc_tensor_content)
+            self.rest = RestServer(self.core, host, rest_api_port, max_request_bytes, rest_api_num_threads,
+                                   rest_api_timeout_in_ms, rest_api_enable_cors_support, prometheus_path) \
+                if rest_api_port is not None else None
+        except Exception:
+            self.core.stop()
+            raise
         self._config_file = model_config_file
         self._config_poll = model_config_file_poll_wait_seconds
         self._stop = threading.Event()

@@ -25,7 +25,7 @@ from tensorflow_serving.apis import (
 
 from serving import errors, signatures
 from serving.manager import ServerCore
-from serving.servable import Servable
+from serving.servable import Servable, dtype_name
 
 SIGNATURE_DEF_FIELD = "signature_def"
 
@@ -45,7 +45,7 @@ def _resolved_spec(servable: Servable, signature_key: str) -> model_pb2.ModelSpe
 
 
 def predict(core: ServerCore, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
-            output_filter: Sequence[str] = (), servable: Servable | None = None
+            output_filter: Sequence[str] = (), servable: Servable | None = None, timeout_ms: int = 0
             ) -> tuple[model_pb2.ModelSpec, dict[str, np.ndarray]]:
     """Runs a predict over ``inputs``; returns the resolved spec and the outputs.
 
@@ -53,7 +53,7 @@ def predict(core: ServerCore, spec: model_pb2.ModelSpec, inputs: Mapping[str, np
     the signature's input types, so a version swap cannot fall in between).
     """
     servable = servable or resolve(core, spec)
-    key, outputs = servable.run(spec.signature_name, inputs, output_filter)
+    key, outputs = servable.run(spec.signature_name, inputs, output_filter, timeout_ms=timeout_ms)
     return _resolved_spec(servable, key), outputs
 
 
@@ -90,36 +90,75 @@ def _check_rank2(tensor: np.ndarray, what: str, num_examples: int) -> None:
             f"Expected {what} output batch size of {num_examples}. Got: {tensor.shape[0]}")
 
 
-def _examples_signature(core: ServerCore, spec: model_pb2.ModelSpec, method: str, what: str
-                        ) -> tuple[Servable, str, meta_graph_pb2.SignatureDef]:
-    """The servable, signature key and SignatureDef of a Classify/Regress request, method checked."""
-    servable = resolve(core, spec)
-    key, sig = servable.signature(spec.signature_name)
-    if sig.method_name != method:
-        raise errors.invalid_argument(
-            f"Expected {what} signature method_name to be {method}. Was: {sig.method_name}")
-    return servable, key, sig
+def _signature_text(sig: meta_graph_pb2.SignatureDef) -> str:
+    return " ".join(str(sig).split())
 
 
-def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb2.Input
-             ) -> tuple[model_pb2.ModelSpec, classification_pb2.ClassificationResult]:
-    """TF Serving's Classify: a classify-method SignatureDef over serialized examples."""
-    servable, key, sig = _examples_signature(core, spec, signatures.CLASSIFY_METHOD_NAME, "classification")
+def classification_signature(servable: Servable, signature_name: str
+                             ) -> tuple[str, meta_graph_pb2.SignatureDef, str, list[str]]:
+    """TF Serving's ``PreProcessClassification``: key, SignatureDef, input alias, output aliases.
+
+    The method-name check only runs under ``--enable_signature_method_name_check``
+    (off by default, as in TF Serving 2.16), so a TF2 SavedModel's predict-method
+    signature with an ``inputs`` input and ``scores``/``classes`` outputs classifies.
+    """
+    key, sig = servable.signature(signature_name)
+    if servable.method_name_check and sig.method_name != signatures.CLASSIFY_METHOD_NAME:
+        raise errors.invalid_argument(f"Expected classification signature method_name to be "
+                                      f"{signatures.CLASSIFY_METHOD_NAME}. Was: {sig.method_name}")
+    if len(sig.inputs) != 1:
+        raise errors.invalid_argument("Expected one input Tensor.")
+    if len(sig.outputs) not in (1, 2):
+        raise errors.invalid_argument(f"Expected one or two output Tensors, found {len(sig.outputs)}")
+    if signatures.CLASSIFY_INPUTS not in sig.inputs:
+        raise errors.invalid_argument(f"No classification inputs found in SignatureDef: {_signature_text(sig)}")
     wanted = [k for k in (signatures.CLASSIFY_OUTPUT_CLASSES, signatures.CLASSIFY_OUTPUT_SCORES)
               if k in sig.outputs]
     if not wanted:
-        raise errors.invalid_argument('Expected classification signature outputs to contain at least '
-                                      'one of "classes" or "scores".')
+        raise errors.invalid_argument(
+            'Expected classification signature outputs to contain at least one of "classes" or "scores". '
+            f"Signature was: {_signature_text(sig)}")
+    return key, sig, signatures.CLASSIFY_INPUTS, wanted
+
+
+def regression_signature(servable: Servable, signature_name: str
+                         ) -> tuple[str, meta_graph_pb2.SignatureDef, str, list[str]]:
+    """TF Serving's ``PreProcessRegression``: key, SignatureDef, input alias, output aliases."""
+    key, sig = servable.signature(signature_name)
+    if servable.method_name_check and sig.method_name != signatures.REGRESS_METHOD_NAME:
+        raise errors.invalid_argument(f"Expected regression signature method_name to be "
+                                      f"{signatures.REGRESS_METHOD_NAME}. Was: {sig.method_name}")
     if len(sig.inputs) != 1:
         raise errors.invalid_argument("Expected one input Tensor.")
-    (input_key,) = sig.inputs
-    examples = serialized_examples(request_input)
-    _, out = servable.run(key, {input_key: examples}, wanted)
-    n = len(examples)
-    classes, scores = out.get(signatures.CLASSIFY_OUTPUT_CLASSES), out.get(signatures.CLASSIFY_OUTPUT_SCORES)
+    if len(sig.outputs) != 1:
+        raise errors.invalid_argument("Expected one output Tensor.")
+    if signatures.REGRESS_INPUTS not in sig.inputs:
+        raise errors.invalid_argument(f"No regression inputs found in SignatureDef: {_signature_text(sig)}")
+    if signatures.REGRESS_OUTPUTS not in sig.outputs:
+        raise errors.invalid_argument(f"No regression outputs found in SignatureDef: {_signature_text(sig)}")
+    return key, sig, signatures.REGRESS_INPUTS, [signatures.REGRESS_OUTPUTS]
+
+
+def _run_examples(servable: Servable, key: str, input_key: str, examples: np.ndarray, outputs: list[str],
+                  timeout_ms: int = 0) -> dict[str, np.ndarray]:
+    """Feeds serialized examples as DT_STRING whatever the TensorInfo's dtype says (TF Serving does too)."""
+    _, out = servable.run(key, {input_key: examples}, outputs, timeout_ms=timeout_ms, check_dtypes=False,
+                          predict_method_check=False)
+    return out
+
+
+def classification_result(classes: np.ndarray | None, scores: np.ndarray | None, n: int
+                          ) -> classification_pb2.ClassificationResult:
+    """TF Serving's ``PostProcessClassificationResult``."""
     for tensor, what in ((classes, "classes"), (scores, "scores")):
         if tensor is not None:
             _check_rank2(tensor, what, n)
+    if scores is not None and scores.dtype != np.float32:
+        raise errors.invalid_argument(f"Expected scores Tensor of DT_FLOAT. Got: "
+                                      f"{servable_dtype_name(scores)}")
+    if classes is not None and classes.dtype != object:
+        raise errors.invalid_argument(f"Expected classes Tensor of DT_STRING. Got: "
+                                      f"{servable_dtype_name(classes)}")
     if classes is not None and scores is not None and classes.shape[1] != scores.shape[1]:
         raise errors.invalid_argument(f"Tensors class and score should match in dim_size(1). "
                                       f"Got {classes.shape[1]} vs. {scores.shape[1]}")
@@ -134,48 +173,93 @@ def classify(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_p
                     if isinstance(classes[i, c], bytes) else str(classes[i, c])
             if scores is not None:
                 cls.score = float(scores[i, c])
-    return _resolved_spec(servable, key), result
+    return result
 
 
-def regress(core: ServerCore, spec: model_pb2.ModelSpec, request_input: input_pb2.Input
-            ) -> tuple[model_pb2.ModelSpec, regression_pb2.RegressionResult]:
-    """TF Serving's Regress: a regress-method SignatureDef over serialized examples."""
-    servable, key, sig = _examples_signature(core, spec, signatures.REGRESS_METHOD_NAME, "regression")
-    if len(sig.inputs) != 1 or signatures.REGRESS_OUTPUTS not in sig.outputs:
-        raise errors.invalid_argument("Expected one input Tensor and an 'outputs' output.")
-    (input_key,) = sig.inputs
-    examples = serialized_examples(request_input)
-    _, out = servable.run(key, {input_key: examples}, [signatures.REGRESS_OUTPUTS])
-    values = out[signatures.REGRESS_OUTPUTS]
+def regression_result(values: np.ndarray, n: int) -> regression_pb2.RegressionResult:
+    """TF Serving's ``PostProcessRegressionResult``."""
+    shape = list(values.shape)
     if values.ndim == 2 and values.shape[1] == 1:
         values = values[:, 0]
-    if values.ndim != 1 or values.shape[0] != len(examples):
-        raise errors.invalid_argument(
-            f"Expected output Tensor shape to be either [batch_size] or [batch_size, 1] "
-            f"but got {list(out[signatures.REGRESS_OUTPUTS].shape)}")
+    if values.ndim != 1:
+        raise errors.invalid_argument(f"Expected output Tensor shape to be either [batch_size] or "
+                                      f"[batch_size, 1] but got {shape}")
+    if values.shape[0] != n:
+        raise errors.invalid_argument(f"Input batch size did not match output batch size: {n} vs. "
+                                      f"{values.shape[0]}")
+    if values.dtype != np.float32:
+        raise errors.invalid_argument(f"Expected output Tensor of DT_FLOAT.  Got: {servable_dtype_name(values)}")
     result = regression_pb2.RegressionResult()
     for v in values:
         result.regressions.add(value=float(v))
+    return result
+
+
+def servable_dtype_name(array: np.ndarray) -> str:
+    if array.dtype == object:
+        return "DT_STRING"
+    import tensorflow as tf
+    return dtype_name(tf.dtypes.as_dtype(array.dtype).as_datatype_enum)
+
+
+def classify(core: ServerCore | None, spec: model_pb2.ModelSpec, request_input: input_pb2.Input,
+             servable: Servable | None = None, timeout_ms: int = 0
+             ) -> tuple[model_pb2.ModelSpec, classification_pb2.ClassificationResult]:
+    """TF Serving's Classify over serialized examples (``servable`` pins a version, e.g. for warmup)."""
+    servable = servable or resolve(core, spec)
+    key, _, input_key, wanted = classification_signature(servable, spec.signature_name)
+    examples = serialized_examples(request_input)
+    out = _run_examples(servable, key, input_key, examples, wanted, timeout_ms)
+    result = classification_result(out.get(signatures.CLASSIFY_OUTPUT_CLASSES),
+                                   out.get(signatures.CLASSIFY_OUTPUT_SCORES), len(examples))
     return _resolved_spec(servable, key), result
 
 
-def multi_inference(core: ServerCore, request: inference_pb2.MultiInferenceRequest
-                    ) -> inference_pb2.MultiInferenceResponse:
-    """TF Serving's MultiInference: several classify/regress tasks on one Input."""
+def regress(core: ServerCore | None, spec: model_pb2.ModelSpec, request_input: input_pb2.Input,
+            servable: Servable | None = None, timeout_ms: int = 0
+            ) -> tuple[model_pb2.ModelSpec, regression_pb2.RegressionResult]:
+    """TF Serving's Regress over serialized examples."""
+    servable = servable or resolve(core, spec)
+    key, _, input_key, wanted = regression_signature(servable, spec.signature_name)
+    examples = serialized_examples(request_input)
+    out = _run_examples(servable, key, input_key, examples, wanted, timeout_ms)
+    return _resolved_spec(servable, key), regression_result(out[signatures.REGRESS_OUTPUTS], len(examples))
+
+
+def multi_inference(core: ServerCore | None, request: inference_pb2.MultiInferenceRequest,
+                    servable: Servable | None = None) -> inference_pb2.MultiInferenceResponse:
+    """TF Serving's MultiInference: several classify/regress tasks of one model on one Input."""
     if not request.tasks:
         raise errors.invalid_argument("Tasks field is empty.")
-    response = inference_pb2.MultiInferenceResponse()
+    model_name = ""
+    seen: set[str] = set()
     for task in request.tasks:
-        result = response.results.add()
-        if task.method_name == signatures.CLASSIFY_METHOD_NAME:
-            spec, res = classify(core, task.model_spec, request.input)
-            result.classification_result.CopyFrom(res)
-        elif task.method_name == signatures.REGRESS_METHOD_NAME:
-            spec, res = regress(core, task.model_spec, request.input)
-            result.regression_result.CopyFrom(res)
-        else:
+        if not task.model_spec.name:
+            raise errors.invalid_argument("Found ModelSpec with an empty model name.")
+        if model_name and task.model_spec.name != model_name:
+            raise errors.invalid_argument("All ModelSpecs in a MultiInferenceRequest must access the same "
+                                          "model name.")
+        model_name = task.model_spec.name
+        name = task.model_spec.signature_name or signatures.DEFAULT_SIGNATURE
+        if name in seen:
+            raise errors.invalid_argument(f"Duplicate evaluation of signature: {name}")
+        seen.add(name)
+        if task.method_name not in (signatures.CLASSIFY_METHOD_NAME, signatures.REGRESS_METHOD_NAME):
             raise errors.ServingError(errors.grpc.StatusCode.UNIMPLEMENTED,
                                       f"Unsupported signature method_name: {task.method_name}")
+    servable = servable or resolve(core, request.tasks[0].model_spec)
+    response = inference_pb2.MultiInferenceResponse()
+    for task in request.tasks:
+        if task.model_spec.signature_name and task.model_spec.signature_name not in servable.signature_defs:
+            raise errors.invalid_argument(f"Requested signature not found in model graph: "
+                                          f"{task.model_spec.signature_name}")
+        result = response.results.add()
+        if task.method_name == signatures.CLASSIFY_METHOD_NAME:
+            spec, res = classify(core, task.model_spec, request.input, servable=servable)
+            result.classification_result.CopyFrom(res)
+        else:
+            spec, res = regress(core, task.model_spec, request.input, servable=servable)
+            result.regression_result.CopyFrom(res)
         result.model_spec.CopyFrom(spec)
     return response
 

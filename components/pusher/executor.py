@@ -26,6 +26,8 @@ PUSHED = "pushed"
 PUSHED_VERSION = "pushed_version"
 PUSHED_DESTINATION = "pushed_destination"
 PUSH_REASON = "push_reason"
+INFRA_BLESSING_MODEL_FLAG_KEY = "has_model"  # TFX's: the InfraBlessing holds a warmed-up model
+STAMPED_MODEL_DIR = "stamped_model"  # TFX's path_constants.STAMPED_MODEL_DIR
 
 
 def _refusal(input_dict: dict[str, list[types.Artifact]]) -> str:
@@ -41,6 +43,23 @@ def _refusal(input_dict: dict[str, list[types.Artifact]]) -> str:
 
 class Executor(pusher_executor.Executor):
     """Pushes to a filesystem destination in TF Serving's layout."""
+
+    def GetModelPath(self, input_dict: dict[str, list[types.Artifact]]) -> str:
+        """The warmed-up model of an InfraBlessing that carries one (``has_model``), else the Model's.
+
+        The ServingValidator, like TFX's InfraValidator with ``make_warmup``,
+        writes a copy of the model with TF Serving warmup records into its
+        blessing; that copy is what was served and checked, so it is pushed.
+        """
+        infra = input_dict.get(standard_component_specs.INFRA_BLESSING_KEY)
+        if infra:
+            blessing = artifact_utils.get_single_instance(infra)
+            if blessing.get_int_custom_property(INFRA_BLESSING_MODEL_FLAG_KEY):
+                path = os.path.join(blessing.uri, STAMPED_MODEL_DIR)
+                if not os.path.isfile(os.path.join(path, "saved_model.pb")):
+                    raise RuntimeError(f"InfraBlessing says it has a model but {path} holds no SavedModel")
+                return path
+        return super().GetModelPath(input_dict)
 
     def Do(self, input_dict: dict[str, list[types.Artifact]],
            output_dict: dict[str, list[types.Artifact]], exec_properties: dict[str, Any]) -> None:

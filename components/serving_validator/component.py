@@ -24,6 +24,7 @@ class ServingValidatorSpec(types.ComponentSpec):
         "signature_name": ExecutionParameter(type=str, optional=True),
         "split": ExecutionParameter(type=str, optional=True),
         "rtol": ExecutionParameter(type=float, optional=True),
+        "make_warmup": ExecutionParameter(type=int, optional=True),
     }
     INPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
@@ -51,11 +52,11 @@ class ServingValidator(base_component.BaseComponent):
 
     def __init__(self, model: types.BaseChannel, examples: types.BaseChannel, num_examples: int = 8,
                  signature_name: str = "serving_default", split: str = "eval", rtol: float = 1e-4,
-                 **kwargs: Any):
+                 make_warmup: bool = True, **kwargs: Any):
         if num_examples < 1:
             raise ValueError(f"num_examples must be >= 1; got {num_examples}")
         spec = ServingValidatorSpec(
             model=model, examples=examples, num_examples=num_examples, signature_name=signature_name,
-            split=split, rtol=rtol,
+            split=split, rtol=rtol, make_warmup=int(make_warmup),
             blessing=types.Channel(type=standard_artifacts.InfraBlessing))
         super().__init__(spec=spec, **kwargs)

@@ -2,7 +2,10 @@
 
 Same blessing contract as TFX's InfraValidator: a ``blessed`` int custom
 property (1/0) and an empty ``INFRA_BLESSED``/``INFRA_NOT_BLESSED`` file in
-the blessing's uri.
+the blessing's uri. With ``make_warmup`` (default on, as TFX's
+``RequestSpec.make_warmup``) the blessing also holds a copy of the model with
+TF Serving warmup records (``<uri>/stamped_model``, custom property
+``has_model`` = 1), which is the model validated and then pushed.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from tfx.types import artifact_utils
 
 from components.artifacts import read_split, serving_model_dir
 from serving import config as config_lib
+from serving import warmup
 from serving.client import GrpcClient, RestClient, b64
 from serving.server import ModelServer
 
 BLESSED_KEY = "blessed"
+MODEL_FLAG_KEY = "has_model"  # TFX InfraValidator's custom property: the blessing holds a (warmed-up) model
+STAMPED_MODEL_DIR = "stamped_model"
 BLESSED_FILENAME = "INFRA_BLESSED"
 NOT_BLESSED_FILENAME = "INFRA_NOT_BLESSED"
 MODEL_NAME = "candidate"
@@ -131,18 +137,49 @@ class Executor(base_executor.BaseExecutor):
         model = artifact_utils.get_single_instance(input_dict["model"])
         examples = artifact_utils.get_single_instance(input_dict["examples"])
         blessing = artifact_utils.get_single_instance(output_dict["blessing"])
+        make_warmup = exec_properties.get("make_warmup")
+        make_warmup = True if make_warmup is None else bool(make_warmup)
+        signature_name = exec_properties.get("signature_name") or "serving_default"
+        stamped = stamped_model_path(blessing.uri)
         try:
             records = read_split(examples.uri, exec_properties.get("split") or "eval",
                                  int(exec_properties.get("num_examples") or 8))
-            counts = validate_model(serving_model_dir(model.uri), records,
-                                    exec_properties.get("signature_name") or "serving_default",
-                                    float(exec_properties.get("rtol") or 1e-4))
+            model_dir = serving_model_dir(model.uri)
+            if make_warmup:  # the served check then also replays the warmup records, as TF Serving will
+                model_dir = write_warmup_model(model_dir, stamped, records, signature_name)
+            counts = validate_model(model_dir, records, signature_name, float(exec_properties.get("rtol") or 1e-4))
         except Exception as e:  # any failure means: do not push
             _LOG.error("Model failed serving validation: %s", e)
+            shutil.rmtree(stamped, ignore_errors=True)
             mark(blessing, False, str(e))
             return
         _LOG.info("Model passed serving validation: %s", counts)
         mark(blessing, True)
+        if make_warmup:
+            blessing.set_int_custom_property(MODEL_FLAG_KEY, 1)  # the Pusher pushes this warmed-up copy
+
+
+def stamped_model_path(blessing_uri: str) -> str:
+    """Where the warmed-up model goes in the InfraBlessing (TFX's ``path_utils.stamped_model_path``)."""
+    return os.path.join(blessing_uri, STAMPED_MODEL_DIR)
+
+
+def write_warmup_model(model_dir: str, out_dir: str, records: list[bytes], signature_name: str) -> str:
+    """Copies ``model_dir`` to ``out_dir`` with TF Serving warmup records built from ``records``.
+
+    One ``PredictionLog`` (a PredictRequest of one eval example, or of the
+    signature's tensors for a model without an examples input) per record, in
+    ``assets.extra/tf_serving_warmup_requests``, as TFX's InfraValidator writes
+    them with ``make_warmup``. Returns ``out_dir``.
+    """
+    loaded = tf.saved_model.load(model_dir)
+    if signature_name not in loaded.signatures:
+        raise ValidationError(f"signature '{signature_name}' not in {sorted(loaded.signatures)}")
+    requests = request_inputs(loaded.signatures[signature_name], records)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(model_dir, out_dir)
+    warmup.write_warmup_requests(out_dir, [warmup.predict_log(inputs, signature_name) for inputs in requests])
+    return out_dir
 
 
 def mark(blessing: types.Artifact, blessed: bool, reason: str = "") -> None:

@@ -156,3 +156,31 @@ def test_only_the_latest_version_counts_as_served(tmp_path, toy_base, base):
     assert rollback.get_int_custom_property(executor.PUSHED) == 1
     assert rollback.get_string_custom_property(executor.PUSHED_VERSION) == str(third)
     assert model_digest(version_dirs(base)[third]) == model_digest(version_dirs(base)[first])
+
+
+def test_the_warmed_up_model_of_an_infra_blessing_is_pushed(tmp_path, toy_base, base):
+    """As TFX's Pusher with an InfraValidator that ``make_warmup``: the blessing's ``stamped_model`` goes out."""
+    from serving import warmup
+
+    model = _model(tmp_path, toy_base, 1)
+    infra = _blessing(standard_artifacts.InfraBlessing, tmp_path, True)
+    stamped = os.path.join(infra.uri, executor.STAMPED_MODEL_DIR)
+    shutil.copytree(serving_model_dir(model.uri), stamped)
+    warmup.write_warmup_requests(stamped, [warmup.predict_log({"x": [1.0]})])
+    infra.set_int_custom_property(executor.INFRA_BLESSING_MODEL_FLAG_KEY, 1)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed-warm")
+    os.makedirs(pushed.uri)
+    inputs = {"model": [model], "model_blessing": [_blessing(standard_artifacts.ModelBlessing, tmp_path, True)],
+              "infra_blessing": [infra]}
+    executor.Executor().Do(inputs, {"pushed_model": [pushed]}, _exec_properties(base))
+    [version] = list_versions(base)
+    assert pushed.get_int_custom_property(executor.PUSHED) == 1
+    assert os.path.isfile(warmup.warmup_path(os.path.join(base, str(version))))
+    assert model_digest(os.path.join(base, str(version))) == model_digest(stamped)
+
+    infra.set_int_custom_property(executor.INFRA_BLESSING_MODEL_FLAG_KEY, 1)
+    shutil.rmtree(stamped)  # says it has a model, but holds none: a clear error, nothing pushed
+    with pytest.raises(RuntimeError, match="holds no SavedModel"):
+        executor.Executor().Do(inputs, {"pushed_model": [pushed]}, _exec_properties(base))
+    assert list_versions(base) == [version]

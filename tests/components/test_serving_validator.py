@@ -94,3 +94,36 @@ def test_empty_eval_split_is_not_blessed(tmp_path, toy_base):
     blessing = _run(_model_artifact(tmp_path, toy_base), _examples_artifact(tmp_path, []), tmp_path)
     assert blessing.get_int_custom_property("blessed") == 0
     assert "no examples" in blessing.get_string_custom_property("reason")
+
+
+def test_blessing_carries_a_warmed_up_model_as_tfx_make_warmup(tmp_path, toy_base, images):
+    from serving import warmup
+
+    records = [toy_model.make_example(i) for i in images]
+    blessing = _run(_model_artifact(tmp_path, toy_base), _examples_artifact(tmp_path, records), tmp_path)
+    assert blessing.get_int_custom_property("blessed") == 1
+    assert blessing.get_int_custom_property(executor.MODEL_FLAG_KEY) == 1
+    stamped = executor.stamped_model_path(blessing.uri)
+    logs = warmup.read_warmup_requests(stamped)
+    assert len(logs) == 3  # num_examples
+    sent = [log.predict_log.request for log in logs]
+    assert {r.model_spec.signature_name for r in sent} == {"serving_default"}
+    assert [tf.make_ndarray(r.inputs["examples"])[0] for r in sent] == records[:3]
+
+
+def test_no_warmed_up_model_when_not_blessed_or_not_asked(tmp_path, toy_base, images):
+    wrong = tf.train.Example(features=tf.train.Features(feature={
+        "pixels": tf.train.Feature(float_list=tf.train.FloatList(value=[0.0] * 64))})).SerializeToString()
+    blessing = _run(_model_artifact(tmp_path, toy_base), _examples_artifact(tmp_path, [wrong]), tmp_path)
+    assert blessing.get_int_custom_property("blessed") == 0  # the warmup replay itself fails the load
+    assert not blessing.get_int_custom_property(executor.MODEL_FLAG_KEY)
+    assert not os.path.exists(executor.stamped_model_path(blessing.uri))
+    good = [toy_model.make_example(i) for i in images]
+    other = tmp_path / "other"
+    other.mkdir()
+    blessing = standard_artifacts.InfraBlessing()
+    blessing.uri = str(other / "blessing")
+    executor.Executor().Do({"model": [_model_artifact(other, toy_base)], "examples": [_examples_artifact(other, good)]},
+                           {"blessing": [blessing]}, {"num_examples": 2, "make_warmup": 0})
+    assert blessing.get_int_custom_property("blessed") == 1
+    assert not blessing.get_int_custom_property(executor.MODEL_FLAG_KEY)

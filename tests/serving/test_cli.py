@@ -84,7 +84,7 @@ def test_serve_command_runs_from_a_config_file_with_batching(toy_base, tmp_path,
         out = client.predict("toy", {"image": images}, "predict_raw")
         np.testing.assert_allclose(out["probabilities"], toy_model.toy_predict(images, 3), atol=1e-5)
         client.close()
-    with pytest.raises(ValueError, match="exactly one of"):
+    with pytest.raises(ValueError, match="model_config_file are empty"):
         cli.build_server(parser.parse_args(["serve"]))
 
 
