@@ -113,6 +113,11 @@ ROLES = (CLASSIFY, GENERATE, ENCODE, DECODE, SAMPLE, SCORE, TRANSLATE, FEATURES,
          FORECAST, FILL_MASK, MASKED_LM)
 
 
+# ``DataSpec.extras`` key: the Keras file of the pretrained model a Trainer starts
+# from (a pipeline's pretraining stage, TFX's ``base_model``), when there is one.
+BASE_MODEL = "base_model"
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureInfo:
     """Shape (without the batch axis) and dtype name of one transformed feature."""

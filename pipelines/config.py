@@ -55,6 +55,12 @@ class PipelineConfig:
             ``None`` infers one with SchemaGen.
         slice_features: extra TFMA slices (reported, never thresholded).
         serving_model_name: directory name under the serving base path.
+        pretraining: an upstream stage, itself a whole pipeline config (its own
+            data, preprocessing, model, thresholds and serving name), whose
+            latest blessed model starts this pipeline's Trainer (TFX's
+            ``base_model``; the family finds its Keras file in
+            ``DataSpec.extras[models.base.BASE_MODEL]``). The two stages are
+            cached separately, so editing this stage never re-runs pretraining.
     """
 
     name: str
@@ -71,6 +77,7 @@ class PipelineConfig:
     slice_features: tuple[str, ...] = ()
     serving_model_name: str | None = None
     seed: int = 0
+    pretraining: PipelineConfig | None = None
 
     @property
     def model_name(self) -> str:

@@ -18,9 +18,11 @@ import tensorflow_model_analysis as tfma
 from components.evaluator import blessing
 from components.evaluator.component import CONFUSION_MATRIX_PLOT, RecordingEvaluator
 from components.evaluator.component import METRICS as TFMA_METRICS
+from components.forecast_evaluator.component import ForecastEvaluator
 from components.generative_evaluator.component import GenerativeEvaluator
+from components.masked_lm_evaluator.component import MaskedLMEvaluator
 from components.seq2seq_evaluator.component import Seq2seqEvaluator
-from models.base import CLASSIFICATION, GENERATIVE, SEQ2SEQ, ModelFamily
+from models.base import CLASSIFICATION, FORECASTING, GENERATIVE, MASKED_LANGUAGE_MODEL, SEQ2SEQ, ModelFamily
 from pipelines.config import PipelineConfig
 
 
@@ -92,10 +94,29 @@ def _seq2seq_evaluator(config: PipelineConfig, family: ModelFamily, examples, mo
                             char_level=options.get("target_tokenizer", options.get("tokenizer")) == "char")
 
 
+def _masked_lm_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
+                         pipeline_root: str):
+    text_keys = config.transform_config.get("text_keys") or ["text_a"]
+    return MaskedLMEvaluator(model=model, examples=examples, baseline_model=baseline,
+                             thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+                             label_key=config.label_key or "next_sentence", text_key=text_keys[0])
+
+
+def _forecasting_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
+                            pipeline_root: str):
+    options = config.transform_config
+    return ForecastEvaluator(model=model, examples=examples, baseline_model=baseline,
+                             thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+                             past_key=options.get("past_key", "past"),
+                             future_key=options.get("future_key", config.label_key or "future"))
+
+
 EVALUATORS = {
     CLASSIFICATION: _classification_evaluator,
     GENERATIVE: _generative_evaluator,
     SEQ2SEQ: _seq2seq_evaluator,
+    MASKED_LANGUAGE_MODEL: _masked_lm_evaluator,
+    FORECASTING: _forecasting_evaluator,
 }
 
 

@@ -15,3 +15,16 @@ BASELINE_RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "Evaluator"
 SERVING_VALIDATOR = "ServingValidator"
 PUSHER = "Pusher"
+BASE_MODEL_RESOLVER = "latest_blessed_pretrained_model_resolver"
+
+# A pipeline's upstream stage: its nodes are the ones above, ids suffixed.
+PRETRAINING = "pretraining"
+
+
+def staged(node: str, stage: str | None) -> str:
+    """The id of ``node`` in ``stage`` (``None``: the pipeline's own, final stage).
+
+    >>> staged(TRAINER, None), staged(TRAINER, PRETRAINING)
+    ('Trainer', 'Trainer_pretraining')
+    """
+    return node if stage is None else f"{node}_{stage}"

@@ -82,9 +82,13 @@ def family_module(model: str, root: str | os.PathLike | None = None) -> str:
 
 
 def code_modules(config: PipelineConfig, root: str | os.PathLike | None = None) -> list[str]:
-    """The modules whose code (with their project imports) a run of ``config`` executes."""
-    return [FACTORY_MODULE, callable_module(config.preprocessing_fn), TRAINER_MODULE,
-            family_module(config.model, root), *config.dataset.builder_modules]
+    """The modules whose code (with their project imports) a run of ``config`` executes,
+    its pretraining stage's included."""
+    modules = [FACTORY_MODULE, callable_module(config.preprocessing_fn), TRAINER_MODULE,
+               family_module(config.model, root), *config.dataset.builder_modules]
+    if config.pretraining is not None:
+        modules += [m for m in code_modules(config.pretraining, root) if m not in modules]
+    return modules
 
 
 def config_digest(config: PipelineConfig) -> str:
@@ -97,8 +101,16 @@ def data_dir() -> str:
 
 
 def dataset_digest(config: PipelineConfig, root: str | os.PathLike | None = None) -> str | None:
-    """Digest of the prepared dataset, or ``None`` when it is not prepared
-    (then the run must go through TFDS to prepare or find it)."""
+    """Digest of the prepared dataset (and the pretraining stage's), or ``None`` when
+    one is not prepared (then the run must go through TFDS to prepare or find it)."""
+    own = _one_dataset_digest(config, root)
+    if config.pretraining is None or own is None:
+        return own
+    upstream = dataset_digest(config.pretraining, root)
+    return None if upstream is None else _digest(own + upstream)
+
+
+def _one_dataset_digest(config: PipelineConfig, root: str | os.PathLike | None = None) -> str | None:
     name, version = config.dataset.name, config.dataset.version
     folder = os.path.join(data_dir(), *name.split("/"))
     if not os.path.isdir(folder):

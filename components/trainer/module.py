@@ -7,7 +7,12 @@ The pipeline passes ``custom_config``::
      "label_key": "label",           # None for unsupervised families
      "num_classes": 10,
      "seed": 0,                      # the pipeline's seed: hparams.seed unless hparams set it
+     "save_keras": False,            # also save the model as a Keras file (a stage that feeds another)
      "code_fingerprint": "..."}      # only for TFX's cache key (see components/fingerprint.py)
+
+A Trainer given a ``base_model`` (a pretrained model from an upstream stage)
+hands the family that model's Keras file in
+``DataSpec.extras[models.base.BASE_MODEL]``.
 
 Everything family-specific happens behind ``models.base.ModelFamily``:
 ``run_fn`` reads the shared hyperparameters (``batch_size``, ``seed``) of
@@ -18,6 +23,7 @@ family with ``weight_images``, their figures (:mod:`components.figures`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -33,10 +39,12 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 import models
 from components.figures import Figure, write_figures
-from components.trainer import HISTORY_FILE
+from components.trainer import HISTORY_FILE, keras_model_path
 from components.trainer.data import data_spec, make_dataset
+from components.trainer.distribute import distribution_scope
 from components.trainer.export import export_serving_model
 from components.trainer.progress import EpochProgress, progress_stream
+from models.base import BASE_MODEL
 
 # Weight images shown per figure: at most this many, in rows of WEIGHT_GRID_COLUMNS.
 MAX_WEIGHT_IMAGES = 64
@@ -115,6 +123,12 @@ def run_fn(fn_args: FnArgs) -> None:
 
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     data = data_spec(tft_output, config.get("label_key"), config.get("num_classes"))
+    if fn_args.base_model:
+        base = keras_model_path(fn_args.base_model)
+        if not tf.io.gfile.exists(base):
+            raise ValueError(f"the base model {fn_args.base_model} has no Keras file {base}: a model that starts "
+                             "another stage must come from a Trainer run with save_keras")
+        data = dataclasses.replace(data, extras={**data.extras, BASE_MODEL: base})
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
                             data.label_key, hparams.batch_size, shuffle=True, seed=hparams.seed,
                             repeat=hparams.steps_per_epoch is not None)
@@ -122,13 +136,22 @@ def run_fn(fn_args: FnArgs) -> None:
                            data.label_key, hparams.batch_size, shuffle=False, seed=hparams.seed)
 
     clock.lap("data")
-    model = family.build(hparams, data)
-    clock.lap("build")
-    history = family.train(model, hparams, train_ds, eval_ds, training_callbacks(fn_args.model_run_dir))
+    with distribution_scope(config):  # custom_config["distribution"] or ZOO_DISTRIBUTION (distribute.py)
+        model = family.build(hparams, data)
+        clock.lap("build")
+        history = family.train(model, hparams, train_ds, eval_ds, training_callbacks(fn_args.model_run_dir))
     clock.lap("train")
 
     signatures = export_serving_model(model, family, hparams, data, tft_output,
                                       fn_args.serving_model_dir)
+    if config.get("save_keras"):
+        path = keras_model_path(fn_args.serving_model_dir)
+        tf.io.gfile.makedirs(os.path.dirname(path))
+        try:
+            model.save(path)
+        except (NotImplementedError, TypeError, ValueError) as error:
+            raise ValueError(f"model '{family.name}' cannot be saved as a Keras file, so it cannot start "
+                             f"another stage (its layers need get_config): {error}") from error
     clock.lap("export")
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:

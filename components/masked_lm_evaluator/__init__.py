@@ -1,0 +1,1 @@
+"""MaskedLMEvaluator: blesses a pretrained encoder on held-out masked-token and next-sentence accuracy."""
