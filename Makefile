@@ -26,7 +26,7 @@ $(VENV)/.installed: setup.py constraints.txt
 	@UV=$$(command -v uv || echo .tools/bin/uv); \
 	  $$UV venv -q --allow-existing -p "$(PY310)" $(VENV) && \
 	  $$UV pip install -q --compile-bytecode -p $(VENV)/bin/python -c constraints.txt -e '.[dev]' && \
-	  $(VENV)/bin/python -m compileall -q -j 0 components datasets models pipelines serving zoo >/dev/null
+	  $(VENV)/bin/python -m compileall -q -j 0 components datasets models orchestration pipelines serving zoo >/dev/null
 	@touch $@
 
 run: env

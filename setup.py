@@ -39,9 +39,10 @@ setup(
     description=__doc__,
     python_requires=">=3.10,<3.11",
     packages=find_packages(include=["zoo", "zoo.*", "datasets", "datasets.*", "pipelines", "pipelines.*", "components",
-                                    "components.*", "models", "models.*", "serving", "serving.*"]),
+                                    "components.*", "models", "models.*", "serving", "serving.*", "orchestration",
+                                    "orchestration.*"]),
     include_package_data=True,
-    package_data={"serving": ["deploy/*"]},
+    package_data={"serving": ["deploy/*"], "orchestration": ["deploy/*"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "gpu": ["tensorflow[and-cuda]==2.16.2"],
