@@ -1,10 +1,11 @@
 """GenerativeEvaluator: a TFX component that validates generative models.
 
 TFMA's classification metrics cannot judge a generator, so this component
-evaluates the served signatures of a VAE, GAN or autoencoder, chosen by the
-roles the family declares (see ``executor.py`` for the metrics and figures),
-checks the pipeline's thresholds and writes a ``ModelBlessing`` exactly like
-TFX's Evaluator, so the Pusher's ``model_blessing`` input respects it.
+evaluates the served signatures of a VAE, GAN, (adversarial) autoencoder or
+normalizing flow, chosen by the roles the family declares (see
+``executor.py`` for the metrics and figures), checks the pipeline's
+thresholds and writes a ``ModelBlessing`` exactly like TFX's Evaluator, so
+the Pusher's ``model_blessing`` input respects it.
 
 Example (in a pipeline):
 

@@ -4,9 +4,17 @@ served signatures, picked by the roles the family declares (never guessed):
 * ``generate`` (a GAN; conditional when the signature takes ``label``):
   ``fid`` between real and generated images on the reference classifier's
   features, ``sample_confidence`` and, conditional only, ``class_consistency``.
-* ``encode`` with ``decode`` (a VAE): held-out ``neg_elbo`` (nats), its
-  ``reconstruction_nll`` and ``kl``, and ``fid``/``sample_confidence`` of
-  prior samples.
+* ``encode`` with ``decode`` (a VAE, whose ``encode`` gives ``z_mean`` and
+  ``z_log_var``): held-out ``neg_elbo`` (nats), its ``reconstruction_nll``
+  and ``kl``, and ``fid``/``sample_confidence`` of prior samples.
+* ``encode`` with ``decode`` and a deterministic code (an adversarial
+  autoencoder: ``encode`` gives one code, no ``z_log_var``): held-out
+  ``reconstruction_nll`` (Bernoulli, nats per image) and
+  ``fid``/``sample_confidence`` of the ``sample`` signature's prior draws
+  (the family's own prior, e.g. a mixture).
+* ``density`` (a normalizing flow): held-out ``bits_per_dim`` (the
+  signature's per-example output; lower is better) and, with a ``sample``
+  signature, ``fid``/``sample_confidence`` of its samples.
 * ``score`` (an autoencoder): ``roc_auc`` of the anomaly score between clean
   and corrupted held-out images, and both mean scores.
 
@@ -15,7 +23,9 @@ function returning :class:`~components.generative_evaluator.reference.ReferenceD
 it fixes the image shape and the classes the judge knows. Figures for the
 report (``components/figures.py``) are drawn from the candidate: generated
 samples (one row per class when conditional); prior samples, a latent
-traversal and reconstructions (VAE); clean-vs-corrupted score histograms and
+traversal and reconstructions (VAE); prior samples and
+reconstructions (adversarial autoencoder); samples and the held-out bits/dim
+histogram (flow); clean-vs-corrupted score histograms and
 reconstructions (autoencoder). Thresholds, blessing and the verdict are
 :mod:`components.evaluator.blessing`'s, the flow :mod:`components.evaluator.base`'s.
 """
@@ -29,6 +39,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from components.evaluator.base import EvaluatorExecutor, exec_property, json_property
 from components.evaluator.blessing import HIGHER, LOWER
@@ -37,7 +48,7 @@ from components.figures import Figure
 from components.generative_evaluator import metrics as gm
 from components.generative_evaluator import reference as ref
 from components.generative_evaluator.examples import raw_features, with_images
-from models.base import DECODE, ENCODE, GENERATE, SCORE
+from models.base import DECODE, DENSITY, ENCODE, GENERATE, SAMPLE, SCORE
 
 METRICS = {
     "fid": LOWER,
@@ -49,14 +60,17 @@ METRICS = {
     "roc_auc": HIGHER,
     "clean_reconstruction_error": LOWER,
     "corrupted_reconstruction_error": HIGHER,
+    "bits_per_dim": LOWER,
 }
 
 GRID_SIDE = 8            # unconditional samples: an 8x8 grid
 SHOWN_EXAMPLES = 10      # columns of per-class grids and of reconstructions
 TRAVERSAL_STEPS = 9      # latent traversal: steps per varied dimension ...
 TRAVERSAL_LIMIT = 2.5    # ... over [-limit, limit]
-FIGURE_EXAMPLES = 300    # eval examples of the score histogram
+FIGURE_EXAMPLES = 300    # eval examples of the score and bits/dim histograms
+BATCH_SAMPLES = 256      # images per call of a ``sample`` signature
 SCORE_OUTPUTS = ("score", "reconstruction_error")
+DENSITY_OUTPUT = "bits_per_dim"
 
 
 def default_cache_dir() -> str:
@@ -110,6 +124,16 @@ def _score_output(outputs: Mapping[str, np.ndarray], name: str) -> np.ndarray:
     if len(per_example) != 1:
         raise ValueError(f"cannot tell the score among the outputs {sorted(outputs)} of {name!r}; "
                          f"name it one of {SCORE_OUTPUTS}")
+    return outputs[per_example[0]].reshape(-1)
+
+
+def _per_example_output(outputs: Mapping[str, np.ndarray], key: str, name: str) -> np.ndarray:
+    """Output ``key`` of signature ``name`` (its only per-example output otherwise), flat."""
+    if key in outputs:
+        return outputs[key].reshape(-1)
+    per_example = [k for k, v in outputs.items() if v.ndim == 1 or v.shape[1:] == (1,)]
+    if len(per_example) != 1:
+        raise ValueError(f"cannot tell {key!r} among the outputs {sorted(outputs)} of {name!r}")
     return outputs[per_example[0]].reshape(-1)
 
 
@@ -198,12 +222,17 @@ class Executor(EvaluatorExecutor):
         if model.first(GENERATE):
             parts.append((self._generator_metrics, self._generator_figures))
         if model.first(ENCODE) and model.first(DECODE):
-            parts.append((self._vae_metrics, self._vae_figures))
+            if "z_log_var" in model.outputs(model.first(ENCODE)):
+                parts.append((self._vae_metrics, self._vae_figures))
+            else:
+                parts.append((self._code_metrics, self._code_figures))
         if model.first(SCORE):
             parts.append((self._anomaly_metrics, self._anomaly_figures))
+        if model.first(DENSITY):
+            parts.append((self._density_metrics, self._density_figures))
         if not parts:
             raise ValueError(f"the model's signature roles {model.roles} include none the GenerativeEvaluator "
-                             f"judges: '{GENERATE}', '{ENCODE}' with '{DECODE}', or '{SCORE}'")
+                             f"judges: '{GENERATE}', '{ENCODE}' with '{DECODE}', '{SCORE}' or '{DENSITY}'")
         return parts
 
     def evaluate(self, model: ServedModel, examples: Sequence[bytes], params: Mapping[str, Any]) -> dict[str, float]:
@@ -257,6 +286,54 @@ class Executor(EvaluatorExecutor):
         rng = np.random.default_rng(params["seed"])
         z = rng.standard_normal((params["num_samples"], _latent(model, model.first(DECODE))[1]))
         out.update(self._sample_metrics(self._decode(model, z), data, params)[0])
+        return out
+
+    def _sample(self, model: ServedModel, count: int) -> np.ndarray:
+        """``count`` images of the ``sample`` signature (one scalar count in), in batches."""
+        name = model.first(SAMPLE)
+        specs = model.inputs(name)
+        if len(specs) != 1 or next(iter(specs.values())).shape.rank != 0:
+            raise ValueError(f"signature {name!r} ({SAMPLE}) must take one scalar count; its inputs: {sorted(specs)}")
+        key, spec = next(iter(specs.items()))
+        fn = model.signatures[name]
+        chunks = [_image_output({k: v.numpy() for k, v in fn(**{key: tf.constant(n, spec.dtype)}).items()})
+                  for n in [BATCH_SAMPLES] * (count // BATCH_SAMPLES) + [count % BATCH_SAMPLES] if n]
+        return np.concatenate(chunks)
+
+    def _prior_samples(self, model: ServedModel, count: int, seed: int) -> np.ndarray:
+        """Prior samples: the ``sample`` signature's, else ``decode`` of ``z ~ N(0, I)``."""
+        if model.first(SAMPLE):
+            return self._sample(model, count)
+        z = np.random.default_rng(seed).standard_normal((count, _latent(model, model.first(DECODE))[1]))
+        return self._decode(model, z)
+
+    def _reconstructions(self, model: ServedModel, serialized: Sequence[bytes]) -> np.ndarray:
+        """``decode(encode(x))`` of a deterministic code."""
+        name = model.first(ENCODE)
+        codes = model.call_on_examples(name, serialized)
+        if len(codes) != 1:
+            raise ValueError(f"a deterministic encoder's {name!r} must give one code; it gives {sorted(codes)}")
+        return self._decode(model, next(iter(codes.values())))
+
+    def _code_metrics(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> dict[str, float]:
+        reconstruction = self._reconstructions(model, data.serialized)
+        out = {"reconstruction_nll": float(np.mean(gm.bernoulli_nll(data.images, reconstruction)))}
+        out.update(self._sample_metrics(self._prior_samples(model, params["num_samples"], params["seed"]), data,
+                                        params)[0])
+        return out
+
+    def _bits_per_dim(self, model: ServedModel, serialized: Sequence[bytes]) -> np.ndarray:
+        name = model.first(DENSITY)
+        return _per_example_output(model.call_on_examples(name, serialized), DENSITY_OUTPUT, name)
+
+    def _density_metrics(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> dict[str, float]:
+        bits = self._bits_per_dim(model, data.serialized)
+        if not np.all(np.isfinite(bits)):
+            raise ValueError(f"the {model.first(DENSITY)!r} signature gave non-finite bits/dim for "
+                             f"{int(np.sum(~np.isfinite(bits)))} of {len(bits)} eval examples")
+        out = {"bits_per_dim": float(np.mean(bits))}
+        if model.first(SAMPLE):
+            out.update(self._sample_metrics(self._sample(model, params["num_samples"]), data, params)[0])
         return out
 
     def _scores(self, model: ServedModel, data: EvalData,
@@ -332,6 +409,37 @@ class Executor(EvaluatorExecutor):
                    f"{len(shown)} eval examples (the first of each class), encoded (z_mean) and decoded.",
                    {"images": grid(pairs, 2, len(shown))}, {"rows": ["original", "decoded"]}),
         ]
+
+    def _code_figures(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> list[Figure]:
+        source = (f"the {model.first(SAMPLE)} signature" if model.first(SAMPLE)
+                  else f"the {model.first(DECODE)} signature on z ~ N(0, I) (seed {params['seed']})")
+        samples = self._prior_samples(model, GRID_SIDE ** 2, params["seed"])
+        shown = data.shown()
+        pairs = np.concatenate([data.images[shown],
+                                self._reconstructions(model, [data.serialized[i] for i in shown]).reshape(
+                                    data.images[shown].shape)])
+        return [
+            Figure("prior_samples", "image_grid", "Samples from the prior",
+                   f"{GRID_SIDE ** 2} images decoded from prior draws: {source}.",
+                   {"images": grid(samples, GRID_SIDE, GRID_SIDE)}),
+            Figure("reconstructions", "image_grid", "Reconstructions",
+                   f"{len(shown)} eval examples (the first of each class), encoded and decoded.",
+                   {"images": grid(pairs, 2, len(shown))}, {"rows": ["original", "decoded"]}),
+        ]
+
+    def _density_figures(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> list[Figure]:
+        name = model.first(DENSITY)
+        data = data.take(FIGURE_EXAMPLES)
+        bits = self._bits_per_dim(model, data.serialized)
+        figures = [Figure("bits_per_dim", "histogram", "Held-out bits per dimension",
+                          f"The {name} signature on {len(bits)} eval examples: mean {np.mean(bits):.3f} bits/dim "
+                          "(lower is better).",
+                          {"eval": bits.astype(np.float32)}, {"x": "bits per dimension"})]
+        if model.first(SAMPLE):
+            figures.append(Figure("samples", "image_grid", f"{GRID_SIDE ** 2} samples",
+                                  f"The {model.first(SAMPLE)} signature, {GRID_SIDE ** 2} images.",
+                                  {"images": grid(self._sample(model, GRID_SIDE ** 2), GRID_SIDE, GRID_SIDE)}))
+        return figures
 
     def _anomaly_figures(self, model: ServedModel, data: EvalData, params: Mapping[str, Any]) -> list[Figure]:
         name, corruption = model.first(SCORE), params["corruption"]

@@ -127,7 +127,7 @@ from components.generative_evaluator import (  # noqa: E402
     GenerativeEvaluator,
     executor,
 )
-from models.base import DECODE, ENCODE, GENERATE, SAMPLE, SCORE  # noqa: E402
+from models.base import DECODE, DENSITY, ENCODE, GENERATE, SAMPLE, SCORE  # noqa: E402
 from pipelines.config import Threshold  # noqa: E402
 
 DIGITS = load_digits()
@@ -441,3 +441,122 @@ def test_component_builds_and_rejects_bad_thresholds():
         GenerativeEvaluator(model=model, examples=data, signature_roles={"generate": "paint"})
     with pytest.raises(ModuleNotFoundError):
         GenerativeEvaluator(model=model, examples=data, signature_roles=VAE_ROLES, reference="no_such.module.data")
+
+
+# ------------------------------------------------ density (flow) and deterministic codes (AAE)
+
+FLOW_ROLES = {"log_prob": DENSITY, "sample": SAMPLE}
+AAE_ROLES = {"encode": ENCODE, "decode": DECODE, "sample": SAMPLE}
+
+
+class TinyFlow(tf.Module):
+    """``log_prob``: bits/dim = ``offset`` - 2 * mean pixel; ``sample``: the class templates in turn (good) or
+    noise (bad)."""
+
+    def __init__(self, offset: float, good: bool = True) -> None:
+        super().__init__()
+        self.offset, self.good = offset, good
+        self.templates = tf.constant(TEMPLATES[..., None], tf.float32)
+
+    @tf.function(input_signature=[EXAMPLES_SPEC])
+    def log_prob(self, examples):
+        bits = self.offset - 2.0 * tf.reduce_mean(_parse_images(examples), axis=[1, 2, 3])
+        return {"bits_per_dim": bits, "log_likelihood": -bits * 64 * np.log(2.0)}
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
+    def sample(self, count):
+        if self.good:
+            return {"image": tf.gather(self.templates, tf.range(count) % 10), "z": tf.zeros((count, 64))}
+        return {"image": tf.random.stateless_uniform((count, 8, 8, 1), seed=(3, 4)), "z": tf.zeros((count, 64))}
+
+
+class TinyAae(tf.Module):
+    """A deterministic code (the mean pixel), a decoder of constant ``p`` and a sampler of class templates."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.templates = tf.constant(TEMPLATES[..., None], tf.float32)
+
+    @tf.function(input_signature=[EXAMPLES_SPEC])
+    def encode(self, examples):
+        return {"z": tf.reduce_mean(_parse_images(examples), axis=[1, 2])}
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 1), tf.float32)])
+    def decode(self, z):
+        return {"image": tf.fill((tf.shape(z)[0], 8, 8, 1), self.p)}
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.int32)])
+    def sample(self, count):
+        return {"image": tf.gather(self.templates, tf.range(count) % 10), "z": tf.zeros((count, 1))}
+
+
+def test_flow_bits_per_dim_blesses_and_a_worse_flow_is_not_pushed(tmp_path, examples, cache_dir):
+    expected = 6.0 - 2.0 * (RAW[EVAL] / 255.0).mean(1)
+    thresholds = {"bits_per_dim": {"upper_bound": 6.0}, "no_regression": ["bits_per_dim"]}
+    flow = _model_artifact(tmp_path, "flow", TinyFlow(6.0), ["log_prob", "sample"])
+    report, blessing = _do(tmp_path / "a", examples, flow, thresholds, FLOW_ROLES, cache=cache_dir)
+    m = report["metrics"]
+    assert m["bits_per_dim"] == pytest.approx(expected.mean(), rel=1e-5)
+    assert m["sample_confidence"] > 0.9 and m["fid"] < 100  # class templates: confident, near the data
+    assert report["blessed"] and _pushes(blessing)
+    assert "neg_elbo" not in m and "class_consistency" not in m
+
+    figures = report["figures"]
+    assert set(figures) == {"bits_per_dim", "samples"}
+    np.testing.assert_allclose(figures["bits_per_dim"].arrays["eval"], expected, rtol=1e-5)
+    np.testing.assert_allclose(figures["samples"].arrays["images"][0], TEMPLATES[:8], atol=1e-6)  # an 8x8 grid
+
+    # Above the bound: not blessed, not pushed, the reason names bits_per_dim.
+    worse = _model_artifact(tmp_path, "worse", TinyFlow(7.0, good=False), ["log_prob", "sample"])
+    report, blessing = _do(tmp_path / "b", examples, worse, thresholds, FLOW_ROLES, cache=cache_dir)
+    assert report["metrics"]["bits_per_dim"] == pytest.approx(expected.mean() + 1.0, rel=1e-5)
+    assert report["metrics"]["sample_confidence"] < m["sample_confidence"]
+    assert not report["blessed"] and not _pushes(blessing)
+    assert report["not_blessed_reasons"][0].startswith("bits_per_dim")
+    # Within the bound but worse than the blessed baseline: not pushed either.
+    lenient = {"bits_per_dim": {"upper_bound": 8.0}, "no_regression": ["bits_per_dim"]}
+    report, blessing = _do(tmp_path / "c", examples, worse, lenient, FLOW_ROLES, baseline=flow, cache=cache_dir)
+    assert not report["blessed"] and not _pushes(blessing)
+    assert "worse than the blessed baseline" in " ".join(report["not_blessed_reasons"])
+
+
+def test_flow_without_a_sampler_gets_bits_per_dim_only(tmp_path, examples):
+    flow = _model_artifact(tmp_path, "flow", TinyFlow(5.0), ["log_prob"])
+    report, _ = _do(tmp_path / "a", examples, flow, {"bits_per_dim": {"upper_bound": 8.0}}, {"log_prob": DENSITY})
+    assert set(report["metrics"]) == {"bits_per_dim"} and report["blessed"]
+    with pytest.raises(ValueError, match="does not have"):
+        _do(tmp_path / "b", examples, flow, {"fid": {"upper_bound": 8.0}}, {"log_prob": DENSITY})
+
+
+def test_deterministic_code_is_judged_on_reconstruction_and_prior_samples(tmp_path, examples, cache_dir):
+    images = RAW[EVAL].astype(np.float64) / 255.0
+    nll = -(images * np.log(0.3) + (1 - images) * np.log(0.7)).sum(1).mean()
+    aae = _model_artifact(tmp_path, "aae", TinyAae(0.3), ["encode", "decode", "sample"])
+    thresholds = {"fid": {"upper_bound": 100.0}, "sample_confidence": {"lower_bound": 0.9}}
+    report, blessing = _do(tmp_path / "a", examples, aae, thresholds, AAE_ROLES, cache=cache_dir)
+    m = report["metrics"]
+    assert set(m) == {"reconstruction_nll", "fid", "sample_confidence"}  # no ELBO: the code has no variance
+    assert m["reconstruction_nll"] == pytest.approx(nll, rel=1e-5)
+    assert report["blessed"] and _pushes(blessing)
+    figures = report["figures"]
+    assert set(figures) == {"prior_samples", "reconstructions"}
+    np.testing.assert_allclose(figures["prior_samples"].arrays["images"][0], TEMPLATES[:8], atol=1e-6)  # an 8x8 grid
+    np.testing.assert_allclose(figures["reconstructions"].arrays["images"][1], 0.3, atol=1e-6)
+
+    report, blessing = _do(tmp_path / "b", examples, aae, {"fid": {"upper_bound": 1e-3}}, AAE_ROLES, cache=cache_dir)
+    assert not report["blessed"] and not _pushes(blessing)
+    assert report["not_blessed_reasons"][0].startswith("fid")
+
+
+def test_component_accepts_bits_per_dim_lower_is_better():
+    from tfx.types import channel_utils
+
+    model = channel_utils.as_channel([standard_artifacts.Model()])
+    data = channel_utils.as_channel([standard_artifacts.Examples()])
+    component = GenerativeEvaluator(model=model, examples=data, signature_roles=FLOW_ROLES,
+                                    thresholds=[Threshold("bits_per_dim", upper_bound=3.0, higher_is_better=False)])
+    assert json.loads(component.exec_properties["thresholds"])["higher_is_better"] == {"bits_per_dim": False}
+    with pytest.raises(ValueError, match="for the evaluator lower is better"):
+        GenerativeEvaluator(model=model, examples=data, signature_roles=FLOW_ROLES,
+                            thresholds=[Threshold("bits_per_dim", upper_bound=3.0)])
