@@ -1,0 +1,1 @@
+"""ForecastEvaluator: NRMSE and MAE over the horizon of a forecaster's served signature, beside persistence's."""
