@@ -142,3 +142,33 @@ def load_runs(metadata_path: str, pipeline: str | None = None) -> list[RunRecord
         started = min(e.create_time_since_epoch for e in executions) / 1000
         runs.append(RunRecord(pipeline_name, context.name, started, steps))
     return sorted(runs, key=lambda r: r.started)
+
+
+# ------------------------------------------------------------- scheduled firings
+
+
+def load_firings(runs_folder: str, pipeline: str | None = None) -> list[dict[str, Any]]:
+    """Scheduled firings (``zoo schedule``), oldest first, from ``<runs_folder>/<pipeline>.scheduled.jsonl``:
+    each has ``pipeline``, ``trigger``, ``started``, ``seconds``, ``outcome`` (pushed / same model / no-op /
+    not blessed / failed / timeout / skipped), ``reason`` and, when the run reached ML Metadata, ``run_id``."""
+    import json
+
+    if not os.path.isdir(runs_folder):
+        return []
+    rows = []
+    for file in sorted(os.listdir(runs_folder)):
+        if not file.endswith(".scheduled.jsonl") or (pipeline and file != pipeline + ".scheduled.jsonl"):
+            continue
+        with open(os.path.join(runs_folder, file)) as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return sorted(rows, key=lambda row: row["started"])
+
+
+def firing_of(firings: list[dict[str, Any]], pipeline: str, started: float) -> dict[str, Any] | None:
+    """The firing whose ``zoo run`` made the run of ``pipeline`` that began at ``started``
+    (ML Metadata's runs and no-op records alike): the run began within the firing's time."""
+    for firing in firings:
+        if (firing["pipeline"] == pipeline and firing["outcome"] != "skipped"
+                and firing["started"] <= started <= firing["started"] + firing.get("seconds", 0.0)):
+            return firing
+    return None

@@ -163,6 +163,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for skip in RunHistory(paths.runs).skipped(args.pipeline):
         rows.append((skip["started"], skip["pipeline"], "no-op", skip["seconds"], f"{0:3d} {0:6d}", "-",
                      f"same v{skip['served_version']}", f"nothing changed since {skip['same_as']}"))
+    from pipelines.runs import firing_of, load_firings
+    firings, shown = load_firings(paths.runs, args.pipeline), set()
+    for i, (started, pipeline, status, *middle, metrics) in enumerate(rows):  # runs `zoo schedule` started
+        firing = firing_of(firings, pipeline, started)
+        if firing is not None:
+            shown.add(id(firing))
+            status = "timeout" if firing["outcome"] == "timeout" else status
+            rows[i] = (started, pipeline, status, *middle, f"[{firing['trigger']}] {metrics}".strip())
+    rows += [(f["started"], f["pipeline"], f["outcome"], f["seconds"], f"{0:3d} {0:6d}", "-", "no",
+              f"[{f['trigger']}] {f['reason']}") for f in firings if id(f) not in shown]
     print(f"{'started':19s}  {'pipeline':10s} {'status':10s} {'time':>7s} {'ran':>3s} {'cached':>6s}  "
           f"{'blessed':7s} {'pushed':14s} metrics")
     for started, pipeline, status, seconds, counts, blessed, pushed, metrics in sorted(rows)[-args.last:]:
@@ -171,10 +181,31 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from orchestration.schedule import ScheduleError, main
+    try:
+        return main(args.file, output=args.output, once=args.once, emit=args.print, check=args.check,
+                    stop_after=args.stop_after, workdir=args.workdir)
+    except ScheduleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from orchestration.compile import CompileError, main
+    try:
+        return main(args.argv)
+    except CompileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipelines import registry
     parser = argparse.ArgumentParser(prog="zoo", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{list,run,runs,serve,predict}")
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{list,run,runs,schedule,compile,serve,predict}")
 
     sub.add_parser("list", help="list the pipelines").set_defaults(func=cmd_list)
 
@@ -205,6 +236,21 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--output", default="outputs")
     runs.add_argument("--last", type=int, default=20)
     runs.set_defaults(func=cmd_runs)
+
+    schedule = sub.add_parser("schedule", help="run pipelines on cron schedules (orchestration/README.md)")
+    schedule.add_argument("file", help="schedule file (.toml or .json)")
+    schedule.add_argument("--output", help="output folder (default: the schedule's 'output')")
+    schedule.add_argument("--once", metavar="PIPELINE", help="one firing now (what cron or a systemd timer runs)")
+    schedule.add_argument("--print", choices=("crontab", "systemd"), help="print crontab lines or systemd units")
+    schedule.add_argument("--check", action="store_true", help="validate and print each pipeline's next firings")
+    schedule.add_argument("--workdir", help="working directory of printed crontab/systemd entries (default: .)")
+    schedule.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop the foreground scheduler")
+    schedule.set_defaults(func=cmd_schedule)
+
+    compile_ = sub.add_parser("compile", add_help=False, prefix_chars="+",  # its own parser reads every argument
+                              help="compile a pipeline for Kubeflow Pipelines v2 / Vertex AI or Airflow")
+    compile_.add_argument("argv", nargs="*", help="see zoo compile --help")
+    compile_.set_defaults(func=cmd_compile)
 
     from serving.cli import add_predict_parser, add_serve_parser
     add_serve_parser(sub)

@@ -19,7 +19,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.tfds_example_gen import executor, tfds_io
+from components.tfds_example_gen import driver, executor, tfds_io
 
 
 class TfdsExampleGenSpec(types.ComponentSpec):
@@ -46,13 +46,18 @@ class TfdsExampleGen(base_component.BaseComponent):
 
     Output ``examples``: ``<uri>/Split-<name>/data_tfrecord-0000i-of-0000N.gz``
     with ``split_names`` set, so StatisticsGen, SchemaGen, Transform and
-    Evaluator read it unchanged. Custom properties: ``tfds_dataset``,
-    ``tfds_version``, ``tfds_splits``, ``tfds_num_examples`` and
-    ``tfds_features`` (the last three JSON).
+    Evaluator read it unchanged. Properties: ``span`` 0 and ``version`` (the
+    TFDS version as a number); custom properties: ``tfds_dataset``,
+    ``tfds_version``, ``tfds_fingerprint`` (dataset, version and a digest of the
+    prepared files), ``tfds_splits``, ``tfds_num_examples`` and
+    ``tfds_features`` (the last three JSON). The fingerprint is computed by the
+    component's driver before TFX's cache check, so new or changed data re-runs
+    the pipeline from here and unchanged data does not.
     """
 
     SPEC_CLASS = TfdsExampleGenSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
+    DRIVER_CLASS = driver.Driver
 
     def __init__(
         self,

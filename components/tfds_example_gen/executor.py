@@ -37,6 +37,7 @@ TFDS_VERSION_PROPERTY = "tfds_version"
 TFDS_SPLITS_PROPERTY = "tfds_splits"  # JSON object.
 NUM_EXAMPLES_PROPERTY = "tfds_num_examples"  # JSON object: split -> count.
 FEATURES_PROPERTY = "tfds_features"  # JSON object: feature -> description.
+FINGERPRINT_PROPERTY = "tfds_fingerprint"  # the driver's input_fingerprint: dataset, version, files' digest
 FILE_FORMAT = "tfrecords_gzip"
 
 
@@ -64,10 +65,14 @@ def write_kwargs(exec_properties: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def annotate_examples(examples: types.Artifact, export: tfds_io.TfdsExport) -> None:
-    """Sets stock ExampleGen properties and the ``tfds_*`` custom properties."""
+def annotate_examples(examples: types.Artifact, export: tfds_io.TfdsExport, fingerprint: str | None = None) -> None:
+    """Sets stock ExampleGen properties (``span`` 0; ``version``: the TFDS version as a number,
+    :func:`~components.tfds_example_gen.tfds_io.version_number`) and the ``tfds_*`` custom properties."""
     examples.split_names = artifact_utils.encode_split_names(export.split_names)
     examples.span = 0
+    examples.version = tfds_io.version_number(export.version)
+    if fingerprint:
+        examples.set_string_custom_property(FINGERPRINT_PROPERTY, fingerprint)
     examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples, FILE_FORMAT)
     examples.set_string_custom_property(TFDS_DATASET_PROPERTY, export.dataset)
@@ -94,4 +99,5 @@ class Executor(base_executor.BaseExecutor):
         export = tfds_io.write_tfds_examples(
             output_dir=examples.uri, **write_kwargs(exec_properties)
         )
-        annotate_examples(examples, export)
+        # Set by the driver (components/tfds_example_gen/driver.py) before the cache check.
+        annotate_examples(examples, export, exec_properties.get("input_fingerprint"))

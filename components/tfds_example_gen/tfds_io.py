@@ -366,6 +366,35 @@ def load_builder(
     return builder
 
 
+def version_number(version: Any) -> int:
+    """A TFDS version as the integer ``version`` property of ``Examples`` (``MAJOR*10**6 + MINOR*10**3 + PATCH``),
+    so later TFDS versions compare greater, as stock ExampleGen's data versions do.
+
+    >>> version_number("1.2.3"), version_number("4.0.0") > version_number("3.999.0")
+    (1002003, True)
+    """
+    major, minor, patch = (int(part) for part in str(version).split("."))
+    return major * 1_000_000 + minor * 1_000 + patch
+
+
+def data_fingerprint(builder: tfds.core.DatasetBuilder) -> str:
+    """Fingerprint of a prepared dataset: its name, version, and every file of the prepared version
+    (relative path, size, modification time), as stock ExampleGen fingerprints its input files.
+    Re-prepared or changed local data changes it; reading the data does not."""
+    import hashlib
+
+    base = str(builder.data_dir)
+    lines = [_dataset_name(builder), str(builder.version)]
+    for dirpath, dirnames, files in sorted(tf.io.gfile.walk(base)):
+        dirnames.sort()
+        for file in sorted(files):
+            path = os.path.join(dirpath, file)
+            stat = tf.io.gfile.stat(path)
+            lines.append(f"{os.path.relpath(path, base)}:{stat.length}:{stat.mtime_nsec}")
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return f"{_dataset_name(builder)}:{builder.version}:{digest}"
+
+
 def check_arguments(
     dataset: str, splits: Mapping[str, str], num_shards: int, max_examples_per_split: int | None
 ) -> None:

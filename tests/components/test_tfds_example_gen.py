@@ -446,3 +446,86 @@ def test_component_serialises_parameters():
         TfdsExampleGen(dataset="digits", num_shards=0)
     with pytest.raises(TypeError, match="list of module names"):
         TfdsExampleGen(dataset="digits", builder_modules="datasets")
+
+
+# ------------------------------------------------- new data triggers retraining
+
+
+def _driver_properties(data_dir: str, **overrides) -> dict:
+    from tfx.orchestration.portable import data_types
+
+    from components.tfds_example_gen import driver
+
+    exec_properties = {"dataset": "digits", "data_dir": data_dir, "splits": json.dumps({"train": "train"}),
+                       "builder_modules": json.dumps(["datasets"]), "allow_download": False, "num_shards": 1,
+                       **overrides}
+    output = driver.Driver(None).run(data_types.ExecutionInfo(exec_properties=exec_properties))
+    return {key: value.string_value for key, value in output.exec_properties.items()}
+
+
+def test_driver_fingerprints_the_prepared_data(digits_builder, data_dir, tmp_path):
+    import shutil
+
+    first = _driver_properties(data_dir)
+    assert first["tfds_resolved_version"] == str(digits_builder.version)
+    assert first["input_fingerprint"].startswith(f"digits:{digits_builder.version}:")
+    assert _driver_properties(data_dir) == first  # unchanged data: the same cache key
+    assert _driver_properties(data_dir, version=str(digits_builder.version)) == first
+
+    copy = str(tmp_path / "copy")
+    shutil.copytree(data_dir, copy)  # same files, sizes and times elsewhere: the same data
+    assert _driver_properties(copy) == first
+    changed = sorted(tf.io.gfile.glob(os.path.join(copy, "digits", "*", "*.tfrecord*")))[0]
+    os.utime(changed, ns=(0, 1))  # re-prepared / changed local data
+    assert _driver_properties(copy)["input_fingerprint"] != first["input_fingerprint"]
+
+
+def test_driver_refuses_an_unprepared_remote_dataset(tmp_path, no_network):
+    with pytest.raises(DatasetNotAvailableError, match="not prepared"):
+        _driver_properties(str(tmp_path / "empty"), dataset="mnist")
+
+
+def test_examples_carry_span_version_and_fingerprint(digits_builder, data_dir, tmp_path):
+    from tfx.types import standard_artifacts
+
+    from components.tfds_example_gen import executor
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    properties = {"dataset": "digits", "data_dir": data_dir, "splits": json.dumps({"train": "train[:10]"}),
+                  "builder_modules": json.dumps(["datasets"]), "allow_download": False, "num_shards": 1}
+    properties.update(_driver_properties(data_dir))
+    executor.Executor().Do({}, {"examples": [examples]}, properties)
+    assert examples.span == 0
+    major, minor, patch = (int(p) for p in str(digits_builder.version).split("."))
+    assert examples.version == major * 1_000_000 + minor * 1_000 + patch
+    assert examples.get_string_custom_property("tfds_fingerprint") == properties["input_fingerprint"]
+
+
+@pytest.mark.pipeline
+def test_changed_data_reruns_example_gen_and_unchanged_data_is_cached(digits_builder, data_dir, tmp_path):
+    import shutil
+
+    from tfx.orchestration import metadata
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.pipeline import Pipeline
+
+    from components.tfds_example_gen import TfdsExampleGen
+
+    copy = str(tmp_path / "tfds")
+    shutil.copytree(data_dir, copy)
+    store = str(tmp_path / "metadata.sqlite")
+
+    def run() -> str:
+        gen = TfdsExampleGen(dataset="digits", data_dir=copy, splits={"train": "train[:20]"})
+        LocalDagRunner().run(Pipeline(
+            pipeline_name="fingerprint", pipeline_root=str(tmp_path / "root"), components=[gen], enable_cache=True,
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(store)))
+        from pipelines.runs import load_runs
+        return load_runs(store, "fingerprint")[-1].steps[0].state
+
+    assert run() == "ran"
+    assert run() == "cached"
+    changed = sorted(tf.io.gfile.glob(os.path.join(copy, "digits", "*", "*.tfrecord*")))[0]
+    os.utime(changed, ns=(0, 1))
+    assert run() == "ran"
