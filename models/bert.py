@@ -78,6 +78,7 @@ from keras import ops
 
 from models import registry
 from models.base import (
+    BASE_MODEL,
     FEATURES,
     FILL_MASK,
     MASKED_LANGUAGE_MODEL,
@@ -479,10 +480,10 @@ class BertClassifier(ClassifierFamily):
         """The pretrained ``(preprocessor, backbone)``, or fresh ones when ``pretrained=False``."""
         if not hparams.pretrained:
             return build_encoder(hparams, vocabulary_file(hparams, data))
-        path = hparams.base_model or data.extras.get(wordpiece.BASE_MODEL)
+        path = hparams.base_model or data.extras.get(BASE_MODEL)
         if not path:
             raise ValueError(f"'{self.name}' with pretrained=True needs the pretrained encoder's .keras file "
-                             f"(DataSpec.extras['{wordpiece.BASE_MODEL}'], set by a pretraining stage, or the "
+                             f"(DataSpec.extras['{BASE_MODEL}'], set by a pretraining stage, or the "
                              "base_model hparam); set pretrained=false to train from scratch")
         preprocessor, backbone = load_pretrained(path)
         length = hparams.sequence_length

@@ -17,7 +17,7 @@ the next-sentence label :data:`NEXT_SENTENCE` (1 = B follows A in the corpus,
 :data:`LABEL`.
 
 A fine-tuning Trainer started from a pretrained encoder finds the encoder's
-Keras file at ``DataSpec.extras[BASE_MODEL]``.
+Keras file at ``DataSpec.extras[models.base.BASE_MODEL]``.
 """
 
 from __future__ import annotations
@@ -32,5 +32,3 @@ VOCAB = "wordpiece"  # the Transform asset holding the learned vocabulary
 PAD, CLS, SEP, UNK, MASK = "[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"
 RESERVED_TOKENS = (PAD, CLS, SEP, UNK, MASK)
 PAD_ID, CLS_ID, SEP_ID, UNK_ID, MASK_ID = range(len(RESERVED_TOKENS))
-
-BASE_MODEL = "base_model"  # DataSpec.extras key: path of the pretrained encoder's .keras file
