@@ -205,8 +205,7 @@ def finetune_bert(args: argparse.Namespace, pretrained: bool, base_model: str, v
     import tensorflow as tf
 
     import models
-    from models.base import DataSpec, FeatureInfo
-    from models.features import wordpiece
+    from models.base import BASE_MODEL, DataSpec, FeatureInfo
 
     texts, labels = train
     epochs, _ = epochs_for(len(labels), 32, args.steps)
@@ -214,7 +213,7 @@ def finetune_bert(args: argparse.Namespace, pretrained: bool, base_model: str, v
     hp = family.hparams({"pretrained": pretrained, "vocab_file": vocab_file, "sequence_length": args.sequence_length,
                          "learning_rate": args.finetune_lr if pretrained else args.scratch_lr, "batch_size": 32,
                          "epochs": epochs, "seed": 0})
-    data = DataSpec({"text": FeatureInfo((), "string")}, "label", 2, extras={wordpiece.BASE_MODEL: base_model})
+    data = DataSpec({"text": FeatureInfo((), "string")}, "label", 2, extras={BASE_MODEL: base_model})
     keras.utils.set_random_seed(0)
     model = family.build(hp, data)
     ds = tf.data.Dataset.from_tensor_slices(({"text": np.array(texts, dtype=object)}, labels))

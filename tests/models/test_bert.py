@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from models import registry
-from models.base import DataSpec, FeatureInfo
+from models.base import BASE_MODEL, DataSpec, FeatureInfo
 from models.bert import PRESETS, BertHParams, parameter_count
 from models.features import wordpiece
 from models.layers.bert_masking import BertMasker
@@ -332,7 +332,7 @@ def test_classifier_needs_a_base_model_when_pretrained(vocab_file: str) -> None:
 
 def test_fine_tuning_starts_from_the_pretrained_weights(pretrained: dict, vocab_file: str) -> None:
     family = registry.get("bert_classifier")
-    data = DataSpec(PAIR_DATA.features, wordpiece.LABEL, 2, extras={wordpiece.BASE_MODEL: pretrained["path"]})
+    data = DataSpec(PAIR_DATA.features, wordpiece.LABEL, 2, extras={BASE_MODEL: pretrained["path"]})
     model = family.build(family.hparams({"text_keys": "text_a,text_b"}), data)
     backbone = model.get_layer("backbone")
     source = pretrained["model"].backbone
@@ -348,7 +348,7 @@ def test_fine_tuning_starts_from_the_pretrained_weights(pretrained: dict, vocab_
 
 def test_classifier_trains_serves_and_round_trips(pretrained: dict, sentences: list[str], tmp_path) -> None:
     family = registry.get("bert_classifier")
-    data = DataSpec(SINGLE_DATA.features, wordpiece.LABEL, 2, extras={wordpiece.BASE_MODEL: pretrained["path"]})
+    data = DataSpec(SINGLE_DATA.features, wordpiece.LABEL, 2, extras={BASE_MODEL: pretrained["path"]})
     hp = family.hparams({"learning_rate": 1e-3, "batch_size": 16})
     model = family.build(hp, data)
     # label: does the sentence mention "function"? (a word-level rule the encoder can pick up quickly)
