@@ -53,9 +53,12 @@ def _explain(error: BaseException) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from pipelines import registry
-    for name in registry.names():
-        config = registry.get(name)
-        print(f"{name:12s} model={config.model:10s} dataset={config.dataset.name:20s} {config.description}")
+    configs = [registry.get(name) for name in registry.names()]
+    width = {"name": max(len(c.name) for c in configs), "model": max(len(c.model) for c in configs),
+             "dataset": max(len(c.dataset.name) for c in configs)}
+    for config in configs:
+        print(f"{config.name:{width['name']}s}  model={config.model:{width['model']}s}  "
+              f"dataset={config.dataset.name:{width['dataset']}s}  {config.description}")
     return 0
 
 
