@@ -51,6 +51,11 @@ def test_every_family_extends_the_base_and_keeps_its_defaults() -> None:
         "vae": (60, 64, 2e-3, None, None), "autoencoder": (40, 64, 2e-3, None, None),
         "gan": (150, 64, 2e-4, None, None), "conditional_gan": (150, 64, 2e-4, None, None),
         "vanilla_gan": (150, 64, 1e-3, None, None),
+        "aae": (100, 64, 1e-3, None, None), "realnvp": (100, 64, 1e-3, None, 100.0),
+        "lapgan": (150, 64, 1e-3, None, None), "srgan": (20, 16, 5e-4, None, None),
+        "esn": (1, 256, 1e-3, None, None), "lstm_forecaster": (40, 32, 3e-3, "cosine", 1.0),
+        "recursive_nn": (20, 64, 3e-3, None, 1.0),
+        "bert_pretraining": (5, 32, 3e-4, None, 1.0), "bert_classifier": (5, 32, 2e-4, None, 1.0),
     }
     assert set(defaults) == set(models.names())
     for name, expected in defaults.items():
