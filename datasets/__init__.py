@@ -24,8 +24,13 @@ def is_registered(name: str) -> bool:
 
 # One line per builder module: importing it registers the builder.
 from datasets import (
+    corpus,  # noqa: F401
     dates,  # noqa: F401
     digits,  # noqa: F401
+    expressions,  # noqa: F401
+    pairs,  # noqa: F401
+    photos,  # noqa: F401
     reviews,  # noqa: F401
+    series,  # noqa: F401
 )
 

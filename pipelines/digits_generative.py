@@ -37,3 +37,15 @@ DBN = dataclasses.replace(
     _digits("digits_dbn", "dbn", "digits -> DBN (greedy CD-k RBM pretraining, fine-tuned), accuracy >= 0.97",
             Threshold("sparse_categorical_accuracy", lower_bound=0.97)),
     slice_features=("label",))
+AAE = _digits("digits_aae", "aae",
+              "digits -> adversarial autoencoder (encode/decode/sample), blessed on Frechet distance and sample "
+              "confidence of prior samples",
+              Threshold("fid", upper_bound=90.0, higher_is_better=False),
+              Threshold("sample_confidence", lower_bound=0.8, no_regression=False))
+REALNVP = _digits("digits_realnvp", "realnvp",
+                  "digits -> RealNVP flow (log_prob in bits/dim, sample), blessed on held-out bits per dimension "
+                  "(256-level unit)",
+                  Threshold("bits_per_dim", upper_bound=5.5, higher_is_better=False))
+LAPGAN = _digits("digits_lapgan", "lapgan",
+                 "digits -> LAPGAN (Laplacian pyramid 2x2 -> 4x4 -> 8x8, generate), blessed on Frechet distance",
+                 Threshold("fid", upper_bound=60.0, higher_is_better=False))

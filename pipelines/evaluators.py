@@ -22,7 +22,16 @@ from components.forecast_evaluator.component import ForecastEvaluator
 from components.generative_evaluator.component import GenerativeEvaluator
 from components.masked_lm_evaluator.component import MaskedLMEvaluator
 from components.seq2seq_evaluator.component import Seq2seqEvaluator
-from models.base import CLASSIFICATION, FORECASTING, GENERATIVE, MASKED_LANGUAGE_MODEL, SEQ2SEQ, ModelFamily
+from components.super_resolution_evaluator.component import SuperResolutionEvaluator
+from models.base import (
+    CLASSIFICATION,
+    FORECASTING,
+    GENERATIVE,
+    MASKED_LANGUAGE_MODEL,
+    SEQ2SEQ,
+    SUPER_RESOLUTION,
+    ModelFamily,
+)
 from pipelines.config import PipelineConfig
 
 
@@ -111,12 +120,24 @@ def _forecasting_evaluator(config: PipelineConfig, family: ModelFamily, examples
                              future_key=options.get("future_key", config.label_key or "future"))
 
 
+def _super_resolution_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
+                                pipeline_root: str):
+    options = config.transform_config
+    return SuperResolutionEvaluator(model=model, examples=examples, baseline_model=baseline,
+                                    thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+                                    high_res_key=options.get("high_res_key", "high_res"),
+                                    low_res_key=options.get("low_res_key", "low_res"),
+                                    high_res_shape=options["high_res_shape"], low_res_shape=options["low_res_shape"],
+                                    max_value=float(options.get("max_value", 255)))
+
+
 EVALUATORS = {
     CLASSIFICATION: _classification_evaluator,
     GENERATIVE: _generative_evaluator,
     SEQ2SEQ: _seq2seq_evaluator,
     MASKED_LANGUAGE_MODEL: _masked_lm_evaluator,
     FORECASTING: _forecasting_evaluator,
+    SUPER_RESOLUTION: _super_resolution_evaluator,
 }
 
 

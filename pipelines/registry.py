@@ -15,8 +15,19 @@ PIPELINES: dict[str, str] = {
     "digits_cgan": "pipelines.digits_generative:CONDITIONAL_GAN",
     "digits_ae": "pipelines.digits_generative:AUTOENCODER",
     "digits_dbn": "pipelines.digits_generative:DBN",
+    "digits_aae": "pipelines.digits_generative:AAE",
+    "digits_realnvp": "pipelines.digits_generative:REALNVP",
+    "digits_lapgan": "pipelines.digits_generative:LAPGAN",
+    "photos_srgan": "pipelines.super_resolution:PHOTOS_SRGAN",
     "reviews": "pipelines.text:REVIEWS",
     "dates": "pipelines.text:DATES",
+    "bert_pretraining": "pipelines.bert:PRETRAINING",
+    "reviews_bert": "pipelines.bert:REVIEWS",
+    "pairs_bert": "pipelines.bert:PAIRS",
+    "expressions_recursive_nn": "pipelines.trees:EXPRESSIONS_RECURSIVE_NN",
+    "mackey_glass_esn": "pipelines.forecasting:MACKEY_GLASS_ESN",
+    "mackey_glass_lstm": "pipelines.forecasting:MACKEY_GLASS_LSTM",
+    "sunspots_esn": "pipelines.forecasting:SUNSPOTS_ESN",
 }
 
 

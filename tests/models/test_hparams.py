@@ -52,7 +52,7 @@ def test_every_family_extends_the_base_and_keeps_its_defaults() -> None:
         "gan": (150, 64, 2e-4, None, None), "conditional_gan": (150, 64, 2e-4, None, None),
         "vanilla_gan": (150, 64, 1e-3, None, None),
         "aae": (100, 64, 1e-3, None, None), "realnvp": (100, 64, 1e-3, None, 100.0),
-        "lapgan": (150, 64, 1e-3, None, None), "srgan": (20, 16, 5e-4, None, None),
+        "lapgan": (150, 64, 1e-3, None, None), "srgan": (5, 16, 1e-4, "cosine", None),
         "esn": (1, 256, 1e-3, None, None), "lstm_forecaster": (40, 32, 3e-3, "cosine", 1.0),
         "recursive_nn": (20, 64, 3e-3, None, 1.0),
         "bert_pretraining": (5, 32, 3e-4, None, 1.0), "bert_classifier": (5, 32, 2e-4, None, 1.0),

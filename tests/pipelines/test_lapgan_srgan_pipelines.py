@@ -1,0 +1,144 @@
+"""``digits_lapgan`` and ``photos_srgan`` end to end on a tiny budget.
+
+With lenient thresholds each model is blessed, passes serving validation, is
+pushed, and the pushed SavedModel answers through every signature in process,
+over REST and over gRPC with the same values (SRGAN's ``upscale`` on a real
+held-out low-resolution crop of odd size, answered at twice its size; a
+malformed image is a 400 with the server's message, not a crash); with the
+pipeline's real thresholds the same barely-trained model is judged again, is
+not blessed and is not pushed. The helpers are test_family_pipelines.py's.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from tests.pipelines.test_family_pipelines import _call_every_signature, _run
+
+pytestmark = pytest.mark.pipeline
+
+CASES = {
+    # pipeline: (hyperparameters for a tiny budget, lenient thresholds, the real thresholds' metric)
+    "digits_lapgan": ({"epochs": 2, "steps_per_epoch": 5, "hidden_units": (32,), "filters": 8},
+                      [("fid", None, 1e9, False)], "fid"),
+    # skip="none": ten steps leave the plain generator far below bicubic, so the real threshold withholds it
+    "photos_srgan": ({"epochs": 2, "steps_per_epoch": 5, "filters": 8, "residual_blocks": 1, "skip": "none",
+                      "discriminator_filters": (8,), "pretrain_epochs": 0},
+                     [("psnr_gain", -1e9, None, True)], "psnr_gain"),
+}
+CROP = (5, 7)  # an odd-sized low-resolution input for `upscale`
+
+
+def _requests(fn, records: list[bytes]) -> dict[str, np.ndarray]:
+    """One request for signature ``fn``: a held-out low-resolution crop for an image input, else the
+    ServingValidator's request (seeded latents)."""
+    import tensorflow as tf
+
+    from components.serving_validator.executor import request_inputs
+
+    _, specs = fn.structured_input_signature
+    if set(specs) == {"image"}:
+        pixels = tf.train.Example.FromString(records[0]).features.feature["low_res"].int64_list.value
+        low = np.asarray(pixels, np.float32).reshape(16, 16, 3) / 255.0
+        return {"image": low[None, :CROP[0], :CROP[1]]}
+    return request_inputs(fn, records[:1])[0]
+
+
+def _served_answers(version_dir: str, records: list[bytes]) -> dict[str, tuple[dict, dict, dict]]:
+    """signature -> (in-process, REST, gRPC) outputs of one request; also checks that a malformed
+    image (two channels) is a 400 with a message over REST and an error over gRPC."""
+    import tensorflow as tf
+
+    from serving import config as config_lib
+    from serving.client import GrpcClient, RestClient, b64
+    from serving.errors import ServingError
+    from serving.rest_client import model_path
+    from serving.server import ModelServer
+
+    loaded = tf.saved_model.load(version_dir)
+    base, name = os.path.dirname(version_dir), "candidate"
+    answers = {}
+    with ModelServer(config_lib.single_model_config(name, base), file_system_poll_wait_seconds=0) as server:
+        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
+        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
+        try:
+            for signature, fn in loaded.signatures.items():
+                inputs = _requests(fn, records)
+                instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
+                rows = rest.predict(name, instances=[instance], signature_name=signature)["predictions"]
+                in_process = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+                via_rest = ({k: np.asarray([row[k] for row in rows]) for k in in_process} if len(in_process) > 1
+                            else {next(iter(in_process)): np.asarray(rows)})
+                via_grpc = grpc_client.predict(name, inputs, signature_name=signature)
+                answers[signature] = (in_process, via_rest, via_grpc)
+                if "image" in inputs:
+                    bad = np.zeros((1, 3, 3, 2), np.float32).tolist()
+                    status, payload = rest.request("POST", model_path(name, None, None) + ":predict",
+                                                   {"instances": bad, "signature_name": signature})
+                    assert status == 400 and payload.get("error"), (status, payload)
+                    with pytest.raises(ServingError):
+                        grpc_client.predict(name, {"image": np.zeros((1, 3, 3, 2), np.float32)},
+                                            signature_name=signature)
+        finally:
+            grpc_client.close()
+            rest.close()
+    return answers
+
+
+@pytest.mark.parametrize("pipeline", sorted(CASES))
+def test_pipeline_pushes_serves_every_signature_and_withholds_a_weak_model(pipeline, tmp_path):
+    import tensorflow as tf
+
+    from models import registry as models
+    from pipelines import registry
+    from pipelines.config import Threshold
+
+    hparams, lenient, metric = CASES[pipeline]
+    strict = registry.get(pipeline).with_overrides(hparams=hparams)
+    assert metric in {t.metric for t in strict.thresholds}
+    config = strict.with_overrides(thresholds=tuple(
+        Threshold(m, lower_bound=low, upper_bound=high, higher_is_better=higher, no_regression=False)
+        for m, low, high, higher in lenient))
+    output = str(tmp_path)
+
+    run = _run(config, output)
+    assert run.status == "succeeded", [(s.node, s.state) for s in run.steps]
+    assert run.blessed is True and run.push.get("pushed") == 1, (run.not_blessed_reasons, run.push)
+    if pipeline == "photos_srgan":
+        assert {"psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "psnr_gain"} <= set(run.metrics), run.metrics
+        assert 15 < run.metrics["bicubic_psnr"] < 50 and 0 < run.metrics["bicubic_ssim"] <= 1
+        assert run.metrics["psnr_gain"] == pytest.approx(run.metrics["psnr"] - run.metrics["bicubic_psnr"])
+    else:
+        assert {"fid", "sample_confidence"} <= set(run.metrics), run.metrics
+
+    version_dir = run.push["pushed_destination"]
+    files = glob.glob(os.path.join(output, "pipelines", pipeline, "TfdsExampleGen", "examples", "*",
+                                   "Split-eval", "*.gz"))
+    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(4)]
+    family = models.get(strict.model)
+    if pipeline == "digits_lapgan":  # SRGAN's image input is not the ServingValidator's request: answered below
+        outputs = _call_every_signature(version_dir, records)
+        assert set(family.signature_roles) | {"serving_default"} <= set(outputs), sorted(outputs)
+
+    answers = _served_answers(version_dir, records)
+    assert set(answers) == set(family.signature_roles) | {"serving_default"}, sorted(answers)
+    for name, (in_process, via_rest, via_grpc) in answers.items():
+        assert set(via_grpc) == set(in_process) == {"image"}, (name, sorted(via_grpc))
+        image = in_process["image"]
+        want = (1, 2 * CROP[0], 2 * CROP[1], 3) if pipeline == "photos_srgan" else (1, 8, 8, 1)
+        assert image.shape == want and 0.0 <= image.min() and image.max() <= 1.0, (name, image.shape)
+        np.testing.assert_allclose(via_grpc["image"], image, rtol=1e-4, atol=1e-4, err_msg=f"gRPC {name}")
+        np.testing.assert_allclose(via_rest["image"].reshape(image.shape), image, rtol=1e-4, atol=1e-4,
+                                   err_msg=f"REST {name}")
+
+    # The pipeline's real thresholds: a model trained for ten steps is below them, not blessed, not pushed.
+    again = _run(strict, output)
+    states = {s.node: s.state for s in again.steps}
+    assert states["Trainer"] == "cached" and states["Evaluator"] == "ran"
+    assert again.blessed is False and not again.push.get("pushed"), (again.metrics, again.push)
+    assert any(reason.strip().startswith(f"{metric} ") for reason in again.not_blessed_reasons.split(";")), \
+        again.not_blessed_reasons
