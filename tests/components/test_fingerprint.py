@@ -74,6 +74,7 @@ def _family_module(name: str) -> str:
 
 def _trainer_modules(name: str, out: pathlib.Path, calls: list[tuple[str, ...]]) -> tuple[str, ...]:
     """The modules whose sources make up the Trainer's key in the pipeline ``name``."""
+    calls.clear()  # only this pipeline's fingerprints: matching every earlier one is quadratic
     key = _build(name, out)[nodes.TRAINER]
     matching = {modules for modules in list(calls) if fingerprint.code_fingerprint(modules) == key}
     assert len(matching) == 1, f"the Trainer's key is not one fingerprint of {calls}"
