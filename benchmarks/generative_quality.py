@@ -72,14 +72,19 @@ def _anchor(rows: list[tuple[str, str, float, str]], model: str, figure: str, la
     return "reported"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+def parse_args(description: str, families: tuple[str, ...]) -> argparse.Namespace:
+    """The command line every digit-generator benchmark takes (this one and lapgan_quality.py)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--families", nargs="+", default=list(families), choices=families)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=None, help="override every family's epochs")
     parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "zoo-reference"))
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], FAMILIES)
 
     import keras
 

@@ -11,26 +11,19 @@ Run: ``python benchmarks/lapgan_quality.py [--families lapgan gan vanilla_gan va
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from generative_quality import _numpy, _train
+from generative_quality import _numpy, _train, parse_args
 
 FAMILIES = ("lapgan", "gan", "vanilla_gan", "vae")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--epochs", type=int, default=None, help="override every family's epochs")
-    parser.add_argument("--cache-dir", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "zoo-reference"))
-    args = parser.parse_args()
+    args = parse_args(__doc__.splitlines()[0], FAMILIES)
 
     import keras
 
