@@ -4,21 +4,20 @@ role, the blessing both ways (bounds, no regression) and the report's tables."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 pytest.importorskip("tfx")
-from tfx.types import artifact_utils, channel_utils, standard_artifacts
+from tfx.types import channel_utils, standard_artifacts
 
-from components.figures import read_figures
 from components.forecast_evaluator import executor
 from components.forecast_evaluator.component import ForecastEvaluator
 from components.forecast_evaluator.metrics import forecast_metrics
 from models.base import FORECAST
 from pipelines.config import Threshold
+from tests.fixtures.evaluator_harness import eval_examples, run_evaluator, saved_model
 
 WINDOW, HORIZON = 6, 3
 ROLES = {"forecast": FORECAST}
@@ -77,38 +76,17 @@ def _example(past, future) -> bytes:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> standard_artifacts.Examples:
-    root = tmp_path_factory.mktemp("examples")
-    os.makedirs(root / "Split-eval")
-    with tf.io.TFRecordWriter(str(root / "Split-eval" / "data.gz"), "GZIP") as writer:
-        for past, future in zip(PAST, FUTURE):
-            writer.write(_example(past, future))
-    artifact = standard_artifacts.Examples()
-    artifact.uri = str(root)
-    artifact.split_names = artifact_utils.encode_split_names(["eval"])
-    return artifact
+    return eval_examples(tmp_path_factory.mktemp("examples"), (_example(p, f) for p, f in zip(PAST, FUTURE)))
 
 
 def _model(tmp_path, name: str, noise: float) -> standard_artifacts.Model:
-    module = Forecaster(noise)
-    artifact = standard_artifacts.Model()
-    artifact.uri = str(tmp_path / name)
-    tf.saved_model.save(module, os.path.join(artifact.uri, "Format-Serving"),
-                        signatures={"forecast": module.forecast, "forecast_bad": module.forecast_bad})
-    return artifact
+    return saved_model(tmp_path / name, Forecaster(noise), ["forecast", "forecast_bad"])
 
 
 def _do(tmp_path, examples, model, thresholds, baseline=None, roles=ROLES):
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    inputs = {"model": [model], "examples": [examples]}
-    if baseline is not None:
-        inputs["baseline_model"] = [baseline]
-    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, {
-        "thresholds": json.dumps(thresholds), "signature_roles": json.dumps(roles), "past_key": "past",
-        "future_key": "future"})
-    with open(os.path.join(evaluation.uri, "metrics.json")) as f:
-        report = json.load(f)
-    return report, {f.name: f for f in read_figures(evaluation.uri)}, evaluation, blessing
+    run = run_evaluator(executor.Executor, tmp_path, examples, model, thresholds, roles, baseline,
+                        past_key="past", future_key="future")
+    return run.report, run.figures, run.evaluation, run.blessing
 
 
 def test_served_forecasts_are_judged_and_blessed_by_thresholds(tmp_path, examples):

@@ -14,7 +14,6 @@ import pytest
 import tensorflow as tf
 from sklearn.datasets import load_digits
 
-from components.figures import read_figures
 from components.generative_evaluator import metrics as gm
 from components.generative_evaluator import reference
 
@@ -120,7 +119,7 @@ def test_reference_is_a_parameter_cached_by_its_identity(tmp_path, cache_dir):
 
 tfx = pytest.importorskip("tfx")
 from tfx.components.pusher import executor as pusher_executor  # noqa: E402  (after importorskip)
-from tfx.types import artifact_utils, standard_artifacts  # noqa: E402
+from tfx.types import standard_artifacts  # noqa: E402
 
 from components.evaluator.served import ServedModel  # noqa: E402
 from components.generative_evaluator import (  # noqa: E402
@@ -129,6 +128,7 @@ from components.generative_evaluator import (  # noqa: E402
 )
 from models.base import DECODE, DENSITY, ENCODE, GENERATE, SAMPLE, SCORE  # noqa: E402
 from pipelines.config import Threshold  # noqa: E402
+from tests.fixtures.evaluator_harness import eval_examples, run_evaluator, saved_model  # noqa: E402
 
 DIGITS = load_digits()
 RAW = np.rint(DIGITS.images.reshape(-1, 64) / 16.0 * 255).astype(np.int64)
@@ -150,14 +150,8 @@ def _example(image: np.ndarray, label: int) -> bytes:
 
 
 def _examples_artifact(root, images: np.ndarray, labels: np.ndarray) -> standard_artifacts.Examples:
-    os.makedirs(root / "Split-eval")
-    with tf.io.TFRecordWriter(str(root / "Split-eval" / "data_tfrecord-00000-of-00001.gz"), "GZIP") as writer:
-        for image, label in zip(images, labels):
-            writer.write(_example(image, label))
-    artifact = standard_artifacts.Examples()
-    artifact.uri = str(root)
-    artifact.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    return artifact
+    records = (_example(image, label) for image, label in zip(images, labels))
+    return eval_examples(root, records, splits=("train", "eval"), file_name="data_tfrecord-00000-of-00001.gz")
 
 
 @pytest.fixture(scope="module")
@@ -242,26 +236,14 @@ class TinyAutoencoder(tf.Module):
 
 
 def _model_artifact(tmp_path, name: str, module: tf.Module, signatures: list[str]) -> standard_artifacts.Model:
-    artifact = standard_artifacts.Model()
-    artifact.uri = str(tmp_path / name)
-    tf.saved_model.save(module, os.path.join(artifact.uri, "Format-Serving"),
-                        signatures={s: getattr(module, s) for s in signatures})
-    return artifact
+    return saved_model(tmp_path / name, module, signatures)
 
 
 def _do(tmp_path, examples, model, thresholds, roles, baseline=None, cache=None, **extra):
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    inputs = {"model": [model], "examples": [examples]}
-    if baseline is not None:
-        inputs["baseline_model"] = [baseline]
-    props = {"thresholds": json.dumps(thresholds), "signature_roles": json.dumps(roles), "num_samples": 200,
-             "cache_dir": cache, **extra}
-    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, props)
-    with open(os.path.join(evaluation.uri, "metrics.json")) as f:
-        report = json.load(f)
-    report["figures"] = {f.name: f for f in read_figures(evaluation.uri)}
-    return report, blessing
+    run = run_evaluator(executor.Executor, tmp_path, examples, model, thresholds, roles, baseline,
+                        num_samples=200, cache_dir=cache, **extra)
+    run.report["figures"] = run.figures
+    return run.report, run.blessing
 
 
 def _pushes(blessing) -> bool:

@@ -5,20 +5,19 @@ labels, the blessing (bounds, no regression) and the fill_mask table."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 pytest.importorskip("tfx")
-from tfx.types import artifact_utils, channel_utils, standard_artifacts
+from tfx.types import channel_utils, standard_artifacts
 
-from components.figures import read_figures
 from components.masked_lm_evaluator import executor
 from components.masked_lm_evaluator.component import MaskedLMEvaluator
 from models.base import FILL_MASK, MASKED_LM
 from pipelines.config import Threshold
+from tests.fixtures.evaluator_harness import eval_examples, run_evaluator, saved_model
 
 # (text_a, text_b, next_sentence)
 PAIRS = [("The parser reads tokens.", "Then it builds a tree.", 1),
@@ -64,38 +63,17 @@ def _example(a: str, b: str, label: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> standard_artifacts.Examples:
-    root = tmp_path_factory.mktemp("examples")
-    os.makedirs(root / "Split-eval")
-    with tf.io.TFRecordWriter(str(root / "Split-eval" / "data.gz"), "GZIP") as writer:
-        for pair in PAIRS:
-            writer.write(_example(*pair))
-    artifact = standard_artifacts.Examples()
-    artifact.uri = str(root)
-    artifact.split_names = artifact_utils.encode_split_names(["eval"])
-    return artifact
+    return eval_examples(tmp_path_factory.mktemp("examples"), (_example(*pair) for pair in PAIRS))
 
 
 def _model(tmp_path, name: str, inverted: bool = False) -> standard_artifacts.Model:
-    module = Toy(inverted)
-    artifact = standard_artifacts.Model()
-    artifact.uri = str(tmp_path / name)
-    tf.saved_model.save(module, os.path.join(artifact.uri, "Format-Serving"),
-                        signatures={"masked_lm": module.masked_lm, "fill_mask": module.fill_mask})
-    return artifact
+    return saved_model(tmp_path / name, Toy(inverted), ["masked_lm", "fill_mask"])
 
 
 def _do(tmp_path, examples, model, thresholds, baseline=None, roles=ROLES):
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    inputs = {"model": [model], "examples": [examples]}
-    if baseline is not None:
-        inputs["baseline_model"] = [baseline]
-    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, {
-        "thresholds": json.dumps(thresholds), "signature_roles": json.dumps(roles),
-        "label_key": "next_sentence", "text_key": "text_a"})
-    with open(os.path.join(evaluation.uri, "metrics.json")) as f:
-        report = json.load(f)
-    return report, {f.name: f for f in read_figures(evaluation.uri)}, blessing
+    run = run_evaluator(executor.Executor, tmp_path, examples, model, thresholds, roles, baseline,
+                        label_key="next_sentence", text_key="text_a")
+    return run.report, run.figures, run.blessing
 
 
 def test_pooled_masked_token_accuracy_and_next_sentence_accuracy(tmp_path, examples):

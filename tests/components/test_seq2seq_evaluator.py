@@ -5,21 +5,20 @@ report's figures (attention heatmaps, the translations table)."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 pytest.importorskip("tfx")
-from tfx.types import artifact_utils, channel_utils, standard_artifacts
+from tfx.types import channel_utils, standard_artifacts
 
-from components.figures import read_figures
 from components.seq2seq_evaluator import executor
 from components.seq2seq_evaluator.component import Seq2seqEvaluator
 from components.seq2seq_evaluator.metrics import corpus_bleu
 from models.base import TRANSLATE
 from pipelines.config import Threshold
+from tests.fixtures.evaluator_harness import eval_examples, run_evaluator, saved_model
 
 PAIRS = [("3 May 2021", "3 May 2021"), ("abc", "abc"), ("x y", "x y"), ("7 June", "2020-06-07")]
 ROLES = {"translate": TRANSLATE, "translate_beam": TRANSLATE}
@@ -63,38 +62,17 @@ def _example(source: str, target: str) -> bytes:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> standard_artifacts.Examples:
-    root = tmp_path_factory.mktemp("examples")
-    os.makedirs(root / "Split-eval")
-    with tf.io.TFRecordWriter(str(root / "Split-eval" / "data.gz"), "GZIP") as writer:
-        for source, target in PAIRS:
-            writer.write(_example(source, target))
-    artifact = standard_artifacts.Examples()
-    artifact.uri = str(root)
-    artifact.split_names = artifact_utils.encode_split_names(["eval"])
-    return artifact
+    return eval_examples(tmp_path_factory.mktemp("examples"), (_example(s, t) for s, t in PAIRS))
 
 
 def _model(tmp_path, name: str, broken: bool = False) -> standard_artifacts.Model:
-    module = Copier(broken)
-    artifact = standard_artifacts.Model()
-    artifact.uri = str(tmp_path / name)
-    tf.saved_model.save(module, os.path.join(artifact.uri, "Format-Serving"),
-                        signatures={"translate": module.translate, "translate_beam": module.translate_beam})
-    return artifact
+    return saved_model(tmp_path / name, Copier(broken), ["translate", "translate_beam"])
 
 
 def _do(tmp_path, examples, model, thresholds, baseline=None, roles=ROLES, char_level=True):
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    inputs = {"model": [model], "examples": [examples]}
-    if baseline is not None:
-        inputs["baseline_model"] = [baseline]
-    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, {
-        "thresholds": json.dumps(thresholds), "signature_roles": json.dumps(roles), "target_key": "target",
-        "source_key": "source", "char_level": int(char_level)})
-    with open(os.path.join(evaluation.uri, "metrics.json")) as f:
-        report = json.load(f)
-    return report, {f.name: f for f in read_figures(evaluation.uri)}, evaluation, blessing
+    run = run_evaluator(executor.Executor, tmp_path, examples, model, thresholds, roles, baseline,
+                        target_key="target", source_key="source", char_level=int(char_level))
+    return run.report, run.figures, run.evaluation, run.blessing
 
 
 def test_exact_match_bleu_and_blessing(tmp_path, examples):

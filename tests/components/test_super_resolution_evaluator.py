@@ -11,9 +11,8 @@ import pytest
 import tensorflow as tf
 
 pytest.importorskip("tfx")
-from tfx.types import artifact_utils, channel_utils, standard_artifacts
+from tfx.types import channel_utils, standard_artifacts
 
-from components.figures import read_figures
 from components.super_resolution_evaluator import executor
 from components.super_resolution_evaluator.component import SuperResolutionEvaluator
 from components.super_resolution_evaluator.metrics import (
@@ -25,6 +24,7 @@ from components.super_resolution_evaluator.metrics import (
 )
 from models.base import UPSCALE
 from pipelines.config import Threshold
+from tests.fixtures.evaluator_harness import eval_examples, run_evaluator, saved_model
 
 ROLES = {"upscale": UPSCALE}
 LOW, FACTOR = (8, 8, 3), 2
@@ -93,39 +93,18 @@ def _example(low: np.ndarray, high: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory) -> standard_artifacts.Examples:
-    root = tmp_path_factory.mktemp("examples")
-    os.makedirs(root / "Split-eval")
-    with tf.io.TFRecordWriter(str(root / "Split-eval" / "data.gz"), "GZIP") as writer:
-        for low, high in zip(LOW_RES, HIGH_RES):
-            writer.write(_example(low, high))
-    artifact = standard_artifacts.Examples()
-    artifact.uri = str(root)
-    artifact.split_names = artifact_utils.encode_split_names(["eval"])
-    return artifact
+    return eval_examples(tmp_path_factory.mktemp("examples"), (_example(lo, hi) for lo, hi in zip(LOW_RES, HIGH_RES)))
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> standard_artifacts.Model:
-    module = Upscaler()
-    artifact = standard_artifacts.Model()
-    artifact.uri = str(tmp_path_factory.mktemp("model"))
-    tf.saved_model.save(module, os.path.join(artifact.uri, "Format-Serving"),
-                        signatures={"upscale": module.upscale, "upscale_bicubic": module.upscale_bicubic})
-    return artifact
+    return saved_model(tmp_path_factory.mktemp("model"), Upscaler(), ["upscale", "upscale_bicubic"])
 
 
 def _do(tmp_path, examples, model, thresholds, baseline=None, roles=ROLES):
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    inputs = {"model": [model], "examples": [examples]}
-    if baseline is not None:
-        inputs["baseline_model"] = [baseline]
-    executor.Executor().Do(inputs, {"evaluation": [evaluation], "blessing": [blessing]}, {
-        "thresholds": json.dumps(thresholds), "signature_roles": json.dumps(roles),
-        "high_res_shape": json.dumps(HIGH), "low_res_shape": json.dumps(LOW), "max_value": 255.0})
-    with open(os.path.join(evaluation.uri, "metrics.json")) as f:
-        report = json.load(f)
-    return report, {f.name: f for f in read_figures(evaluation.uri)}, blessing
+    run = run_evaluator(executor.Executor, tmp_path, examples, model, thresholds, roles, baseline,
+                        high_res_shape=json.dumps(HIGH), low_res_shape=json.dumps(LOW), max_value=255.0)
+    return run.report, run.figures, run.blessing
 
 
 ABOVE_BICUBIC = {"psnr_gain": {"lower_bound": 0.01}}
