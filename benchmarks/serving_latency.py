@@ -12,10 +12,19 @@ latency (ms), throughput (requests/s) and the server's CPU time per request
 * the transport floor (``benchmarks/transport_floor.py``): the same gRPC and
   HTTP stacks answering the same bytes with no parsing and no model.
 
-It ends with the issue's goals (gRPC p50 within 1 ms of the in-process call at
-concurrency 1; batching >= 3x throughput at the top concurrency) and the
-ceiling arithmetic puts on the batching gain: batching can only save model
-time (one row alone vs a row of a full batch), never transport time.
+A second case, side by side in the same run, is compute-heavy: the project's
+``rnn`` family (a Bi-LSTM text classifier, ``--heavy_units`` wide) exported as
+the Trainer exports, where one row alone costs far more per row than a row of a
+batch, so batching can pay.
+
+It ends with the issue's goals (gRPC/REST p50 within 1 ms of the in-process call
+at concurrency 1 on the tiny model; batched throughput at the top concurrency
+>= 2x unbatched on the heavy model and >= 0.95x on the tiny one, adding no more
+than ``batch_timeout_micros`` at concurrency 1) and the ceiling arithmetic puts
+on the batching gain: batching can only save model time (one row alone vs a
+row of a full batch), never transport time. Both servers of a case (unbatched
+and batched) run with ``--grpc_max_threads``/``--rest_api_num_threads`` of 4x
+``max_batch_size``, so a full batch's requests can wait in the server at once.
 
     python benchmarks/serving_latency.py --model_base_path outputs/serving/digits_cnn --model_name digits_cnn
 
@@ -45,6 +54,8 @@ import numpy as np
 from transport_floor import PREDICT_METHOD  # benchmarks/ is on sys.path when run as a script
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+if os.path.dirname(_HERE) not in sys.path:  # the project's packages (models/ for the compute-heavy case)
+    sys.path.insert(1, os.path.dirname(_HERE))
 
 
 @dataclasses.dataclass
@@ -56,6 +67,16 @@ class Cell:
     p99: float
     rps: float
     server_cpu_ms: float | None = None  # server CPU time per request
+
+
+def _toy_model() -> Any:
+    """tests/fixtures/toy_model.py, loaded by path (another distribution installs a top-level ``tests``)."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(_HERE), "tests", "fixtures", "toy_model.py")
+    spec = importlib.util.spec_from_file_location("zoo_toy_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _free_port() -> int:
@@ -266,17 +287,18 @@ class Bench:
         return next((r for r in self.rows if (r.path, r.mode, r.concurrency) == (path, mode, concurrency)), None)
 
 
-def _report(bench: Bench, floor_ms: float, batch_row_ms: float, top: int) -> None:
-    print(f"\n{'path':30s} {'mode':9s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s} "
+def _report(bench: Bench, floor_ms: float, batch_row_ms: float, top: int, title: str) -> None:
+    print(f"\n== {title}\n{'path':30s} {'mode':9s} {'conc':>4s} {'p50 ms':>8s} {'p99 ms':>8s} {'req/s':>8s} "
           f"{'srv CPU ms/req':>15s}")
     for r in bench.rows:
         cpu = f"{r.server_cpu_ms:15.2f}" if r.server_cpu_ms is not None else f"{'-':>15s}"
         print(f"{r.path:30s} {r.mode:9s} {r.concurrency:4d} {r.p50:8.2f} {r.p99:8.2f} {r.rps:8.0f} {cpu}")
-    grpc1 = bench.find("gRPC", "unbatched", 1) or bench.find("gRPC", "external", 1)
     transport1 = bench.find("gRPC floor", "transport", 1)
-    if grpc1:
-        print(f"\ngRPC p50 at concurrency 1: {grpc1.p50:.2f} ms = in-process floor {floor_ms:.2f} ms "
-              f"{grpc1.p50 - floor_ms:+.2f} ms (goal: within +1 ms)")
+    for proto in ("gRPC", "REST"):
+        cell = bench.find(proto, "unbatched", 1) or bench.find(proto, "external", 1)
+        if cell:
+            print(f"{proto} p50 at concurrency 1: {cell.p50:.2f} ms = in-process floor {floor_ms:.2f} ms "
+                  f"{cell.p50 - floor_ms:+.2f} ms (goal: within +1 ms)")
     if transport1:
         print(f"  of which the gRPC stack alone (same bytes, no parsing, no model): {transport1.p50:.2f} ms")
     cores = os.cpu_count() or 1
@@ -287,10 +309,104 @@ def _report(bench: Bench, floor_ms: float, batch_row_ms: float, top: int) -> Non
             continue
         per_request = cores / unb.rps * 1e3  # CPU ms per request on this machine, client included
         ceiling = per_request / max(per_request - saved, 1e-9)
-        print(f"{proto} throughput at concurrency {top}: batched/unbatched = {bat.rps / unb.rps:.2f}x "
-              f"(goal: >= 3x); estimated ceiling here {ceiling:.2f}x: unbatched costs {per_request:.2f} CPU ms/request "
+        print(f"{proto} throughput at concurrency {top}: batched/unbatched = {bat.rps / unb.rps:.2f}x; "
+              f"estimated ceiling here {ceiling:.2f}x: unbatched costs {per_request:.2f} CPU ms/request "
               f"on {cores} cores, and batching can only save the model's {floor_ms:.2f} ms alone minus "
               f"{batch_row_ms:.2f} ms per row of a full batch = {saved:.2f} ms")
+    for proto in ("gRPC", "REST"):
+        unb, bat = bench.find(proto, "unbatched", 1), bench.find(proto, "batched", 1)
+        if unb and bat:
+            print(f"{proto} latency added by batching at concurrency 1: {bat.p50 - unb.p50:+.2f} ms p50 "
+                  f"(goal: <= batch_timeout_micros = {bench.args.batch_timeout_micros / 1e3:.2f} ms)")
+
+
+def _batching_file(args: argparse.Namespace, directory: str) -> str:
+    from serving import batching
+    params = os.path.join(directory, "batching.config")
+    with open(params, "w", encoding="utf-8") as f:
+        f.write(batching.batching_parameters_text(batching.BatchingOptions(
+            max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
+            num_batch_threads=args.num_batch_threads)))
+    return params
+
+
+def _in_process(args: argparse.Namespace, bench: Bench, servable: Any, inputs: dict, full: dict,
+                tf2_fn: Any = None) -> tuple[float, float]:
+    """The in-process floors; returns (floor ms, ms per row of a full batch)."""
+    import tensorflow as tf
+    session = _time_calls(lambda: servable.run(args.signature_name, inputs), args.requests)
+    bench.rows.append(Cell("in-process session", "-", 1, *session))
+    floor_ms = session[0]
+    if tf2_fn is not None:
+        tensors = {k: tf.constant(v) for k, v in inputs.items()}
+        tf2 = _time_calls(lambda: tf2_fn(**tensors), args.requests)
+        bench.rows.append(Cell("in-process TF2 signature", "-", 1, *tf2))
+        floor_ms = min(floor_ms, tf2[0])
+    batch_call = _time_calls(lambda: servable.run(args.signature_name, full), max(20, args.requests // 10))
+    bench.rows.append(Cell(f"in-process batch of {args.max_batch_size}", "-", 1, *batch_call))
+    for row in bench.rows:
+        print(f"  {row.path} p50={row.p50:.2f}ms p99={row.p99:.2f}ms {row.rps:.0f} calls/s", flush=True)
+    return floor_ms, batch_call[0] / args.max_batch_size
+
+
+def _served_cells(args: argparse.Namespace, bench: Bench, tmp: str, transport_floor: bool) -> list:
+    """Unbatched cells, the transport floor (optionally) and batched cells (a fresh server per concurrency)."""
+    top = max(args.concurrency)
+    target = _start_zoo_serve(args, None, tmp)
+    try:
+        bench.capture_answers(target)
+        bench.measure(target, "unbatched", args.concurrency)
+    finally:
+        target.stop()
+    if transport_floor:
+        answers = {}
+        for name, data in (("grpc", bench.grpc_answer), ("rest", bench.rest_answer)):
+            answers[name] = os.path.join(tmp, f"answer.{name}")
+            with open(answers[name], "wb") as f:
+                f.write(data)
+        floor = _start([sys.executable, os.path.join(_HERE, "transport_floor.py"),
+                        "--grpc_response", answers["grpc"], "--rest_response", answers["rest"]], tmp)
+        try:
+            bench.measure(floor, "transport", sorted({1, top}), label=" floor")
+        finally:
+            floor.stop()
+    params = _batching_file(args, tmp)
+    batch_stats = []
+    for concurrency in args.concurrency:  # a fresh server per concurrency: its batch sizes are that load's
+        target = _start_zoo_serve(args, params, tmp)
+        try:
+            bench.measure(target, "batched", [concurrency])
+        finally:
+            batch_stats.append((concurrency, _rows_per_batch(target.stop())))
+    return batch_stats
+
+
+def write_compute_heavy_model(export_dir: str, units: int, length: int, vocab: int = 5000) -> str:
+    """The project's ``rnn`` family (Bi-LSTM text classifier) as a plain SavedModel: ``predict_raw(text_ids)``.
+
+    Exported as the Trainer does (``components/trainer/export.py``): the Keras
+    variables tracked on a ``tf.Module``, a ``tf.function`` signature per entry point.
+    """
+    import tensorflow as tf
+
+    from models import registry
+    from models.base import DataSpec, FeatureInfo
+
+    family = registry.get("rnn")
+    hp = family.hparams({"cell": "lstm", "units": units, "depth": 1, "bidirectional": True,
+                         "embedding_dim": 64, "dropout": 0.0})
+    data = DataSpec({"text_ids": FeatureInfo((length,), "int64")}, "label", 2,
+                    extras={"vocab_sizes": {"text": vocab}})
+    model = family.build(hp, data)
+    module = tf.Module()
+    module.model_variables = [v.value for v in model.variables]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, length], tf.int64, name="text_ids")])
+    def predict_raw(text_ids: tf.Tensor) -> dict:
+        return {"probabilities": model({"text_ids": text_ids}, training=False)}
+
+    tf.saved_model.save(module, export_dir, signatures={"predict_raw": predict_raw, "serving_default": predict_raw})
+    return export_dir
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -309,19 +425,25 @@ def main(argv: list[str] | None = None) -> None:
                         help="extra zoo serve flag, e.g. --server_arg=--tensorflow_inter_op_parallelism=-1")
     parser.add_argument("--target_grpc", default="", help="measure this server instead of starting zoo serve")
     parser.add_argument("--target_rest", default="", help="its REST base URL (with --target_grpc)")
+    parser.add_argument("--heavy_units", type=int, default=128,
+                        help="LSTM units of the compute-heavy case (0: skip it)")
+    parser.add_argument("--heavy_length", type=int, default=64, help="tokens per request of the heavy case")
+    parser.add_argument("--heavy_requests", type=int, default=300, help="requests per cell of the heavy case")
     args = parser.parse_args(argv)
+    # Enough request threads that max_batch_size requests can wait in the batcher at once (the default,
+    # 4 per core, caps a batch at 8 rows); the same flags for the unbatched and the batched servers.
+    args.server_arg = [f"--grpc_max_threads={4 * args.max_batch_size}",
+                       f"--rest_api_num_threads={4 * args.max_batch_size}", *args.server_arg]
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from serving import batching
     from serving.cli import read_examples
     from serving.servable import Servable
     from serving.versions import version_dirs
-    from tests.fixtures import toy_model
 
     tmp = tempfile.TemporaryDirectory(prefix="serving_bench_")
     if not args.model_base_path:
         args.model_base_path = os.path.join(tmp.name, args.model_name)
-        toy_model.write_toy_model(args.model_base_path, 1)
+        _toy_model().write_toy_model(args.model_base_path, 1)
         print(f"no --model_base_path: using a tiny generated model at {args.model_base_path}")
     args.model_base_path = os.path.abspath(args.model_base_path)
     versions = version_dirs(args.model_base_path)
@@ -337,63 +459,51 @@ def main(argv: list[str] | None = None) -> None:
 
     import tensorflow as tf
     fn = tf.saved_model.load(versions[version]).signatures[args.signature_name]
-    tensors = {k: tf.constant(v) for k, v in inputs.items()}
     bench = Bench(args, inputs)
     print(f"model {args.model_name} v{version}, signature {args.signature_name}, batch {args.batch}, "
           f"{os.cpu_count()} CPUs, {args.requests} requests per cell")
-    session = _time_calls(lambda: servable.run(args.signature_name, inputs), args.requests)
-    tf2 = _time_calls(lambda: fn(**tensors), args.requests)
-    batch_call = _time_calls(lambda: servable.run(args.signature_name, full), max(50, args.requests // 10))
-    bench.rows += [Cell("in-process session callable", "-", 1, *session),
-                   Cell("in-process TF2 signature", "-", 1, *tf2),
-                   Cell(f"in-process batch of {args.max_batch_size}", "-", 1, *batch_call)]
-    for row in bench.rows:
-        print(f"  {row.path} p50={row.p50:.2f}ms p99={row.p99:.2f}ms {row.rps:.0f} calls/s", flush=True)
-    floor_ms = min(session[0], tf2[0])
-    batch_row_ms = batch_call[0] / args.max_batch_size
+    floor_ms, batch_row_ms = _in_process(args, bench, servable, inputs, full, fn)
     top = max(args.concurrency)
 
     if args.target_grpc:
         target = Target(args.target_grpc, args.target_rest or "http://127.0.0.1:8501")
         bench.capture_answers(target)
         bench.measure(target, "external", args.concurrency)
-        _report(bench, floor_ms, batch_row_ms, top)
+        _report(bench, floor_ms, batch_row_ms, top, f"{args.model_name} on {target.grpc}")
         return
+    batch_stats = _served_cells(args, bench, tmp.name, transport_floor=True)
 
-    target = _start_zoo_serve(args, None, tmp.name)
-    try:
-        bench.capture_answers(target)
-        bench.measure(target, "unbatched", args.concurrency)
-    finally:
-        target.stop()
+    heavy = None
+    if args.heavy_units > 0:
+        heavy_args = argparse.Namespace(**{**vars(args), "model_name": "bilstm", "signature_name": "predict_raw",
+                                           "requests": args.heavy_requests,
+                                           "concurrency": sorted({1, top}),
+                                           "model_base_path": os.path.join(tmp.name, "bilstm")})
+        print(f"\ncompute-heavy case: the rnn family's Bi-LSTM ({args.heavy_units} units, "
+              f"{args.heavy_length} tokens), {args.heavy_requests} requests per cell", flush=True)
+        write_compute_heavy_model(os.path.join(heavy_args.model_base_path, "1"), args.heavy_units,
+                                  args.heavy_length)
+        heavy_servable = Servable("bilstm", 1, os.path.join(heavy_args.model_base_path, "1"))
+        _, heavy_sig = heavy_servable.signature("predict_raw")
+        heavy = Bench(heavy_args, _inputs_from_signature(heavy_sig, 1, None))
+        heavy_floor = _in_process(heavy_args, heavy, heavy_servable, _inputs_from_signature(heavy_sig, 1, None),
+                                  _inputs_from_signature(heavy_sig, args.max_batch_size, None))
+        heavy_servable.close()
+        heavy_stats = _served_cells(heavy_args, heavy, tmp.name, transport_floor=False)
 
-    answers = {}
-    for name, data in (("grpc", bench.grpc_answer), ("rest", bench.rest_answer)):
-        answers[name] = os.path.join(tmp.name, f"answer.{name}")
-        with open(answers[name], "wb") as f:
-            f.write(data)
-    floor = _start([sys.executable, os.path.join(_HERE, "transport_floor.py"),
-                    "--grpc_response", answers["grpc"], "--rest_response", answers["rest"]], tmp.name)
-    try:
-        bench.measure(floor, "transport", sorted({1, top}), label=" floor")
-    finally:
-        floor.stop()
-
-    params = os.path.join(tmp.name, "batching.config")
-    with open(params, "w", encoding="utf-8") as f:
-        f.write(batching.batching_parameters_text(batching.BatchingOptions(
-            max_batch_size=args.max_batch_size, batch_timeout_micros=args.batch_timeout_micros,
-            num_batch_threads=args.num_batch_threads)))
-    batch_stats = []
-    for concurrency in args.concurrency:  # a fresh server per concurrency: its batch sizes are that load's
-        target = _start_zoo_serve(args, params, tmp.name)
-        try:
-            bench.measure(target, "batched", [concurrency])
-        finally:
-            batch_stats.append((concurrency, _rows_per_batch(target.stop())))
-    _report(bench, floor_ms, batch_row_ms, top)
+    print(f"\nbatching parameters: max_batch_size {args.max_batch_size}, batch_timeout_micros "
+          f"{args.batch_timeout_micros}, num_batch_threads {args.num_batch_threads}; server flags "
+          f"{' '.join(args.server_arg)}")
+    _report(bench, floor_ms, batch_row_ms, top, f"{args.model_name}: tiny model (goals: p50 within +1 ms of "
+                                                 f"in-process; batching >= 0.95x unbatched)")
     for concurrency, stats in batch_stats:
         print(f"batched server at concurrency {concurrency} (gRPC and REST runs): {stats or 'no batching log'}")
+    if heavy is not None:
+        _report(heavy, *heavy_floor, top, "Bi-LSTM: compute-heavy model (goal: batched >= 2x unbatched at "
+                                          f"concurrency {top})")
+        for concurrency, stats in heavy_stats:
+            print(f"batched server at concurrency {concurrency} (gRPC and REST runs): "
+                  f"{stats or 'no batching log'}")
     tmp.cleanup()
 
 

@@ -32,6 +32,7 @@ from google.protobuf import (
 )
 
 from serving import errors
+from serving.servable import deadline_exceeded
 
 _LOG = logging.getLogger(__name__)
 
@@ -124,14 +125,26 @@ def batching_parameters_text(options: BatchingOptions) -> str:
 
 
 class _Task:
-    __slots__ = ("done", "error", "inputs", "outputs", "rows")
+    __slots__ = ("deadline", "done", "error", "inputs", "outputs", "rows", "timeout_ms")
 
-    def __init__(self, inputs: Mapping[str, np.ndarray], rows: int):
+    def __init__(self, inputs: Mapping[str, np.ndarray], rows: int, timeout_ms: int = 0,
+                 deadline: float | None = None):
         self.inputs = inputs
         self.rows = rows
+        self.timeout_ms = timeout_ms
+        self.deadline = deadline
         self.outputs: dict[str, np.ndarray] | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
+
+
+def _batch_limits(tasks: Sequence[_Task]) -> tuple[int, float | None]:
+    """Session timeout and deadline of a merged run: the loosest of its requests' (none if one has none)."""
+    timeouts = [t.timeout_ms for t in tasks]
+    deadlines = [t.deadline for t in tasks]
+    timeout_ms = 0 if 0 in timeouts else max(timeouts)
+    deadline = None if None in deadlines else max(deadlines)
+    return timeout_ms, deadline
 
 
 class _Batch:
@@ -167,17 +180,25 @@ class BatchScheduler:
         self.executed_rows = 0
 
     def run(self, servable: Any, key: str, inputs: Mapping[str, np.ndarray],
-            outputs: Sequence[str]) -> dict[str, np.ndarray]:
+            outputs: Sequence[str], timeout_ms: int = 0, deadline: float | None = None) -> dict[str, np.ndarray]:
+        """This request's rows of its batch's outputs.
+
+        ``timeout_ms`` (REST's session timeout) and ``deadline`` (the gRPC
+        client's, ``time.monotonic()``) bound the request: past its deadline it
+        is answered DEADLINE_EXCEEDED and never run, whether it is still queued
+        or not yet started; a batch's session run gets the latest deadline of
+        the requests in it, as TF Serving's ``BatchingSession`` does.
+        """
         rows = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
         if len(rows) != 1 or -1 in rows or rows == {0}:
-            return servable.run_unbatched(key, inputs, outputs)  # not batchable
+            return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)  # not batchable
         (n,) = rows
         if n >= self.options.max_batch_size:
             with self._slots:
-                return servable.run_unbatched(key, inputs, outputs)
+                return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
         shapes = tuple((name, v.dtype.str, v.shape[1:]) for name, v in sorted(inputs.items()))
         qkey = (id(servable), key, tuple(outputs), shapes)
-        task = _Task(inputs, n)
+        task = _Task(inputs, n, timeout_ms, deadline)
         with self._cond:
             if self._stopped:
                 raise errors.ServingError(errors.grpc.StatusCode.UNAVAILABLE, "batch scheduler stopped")
@@ -226,19 +247,29 @@ class BatchScheduler:
         return rows
 
     def _execute(self, servable: Any, key: str, outputs: Sequence[str], tasks: list[_Task]) -> None:
+        now = time.monotonic()
+        expired = [t for t in tasks if t.deadline is not None and t.deadline <= now]
+        for task in expired:  # its client has stopped waiting: never run it
+            task.error = deadline_exceeded()
+            task.done.set()
+        tasks = [t for t in tasks if t.error is None]
+        if not tasks:
+            return
+        timeout_ms, deadline = _batch_limits(tasks)
         try:
             if len(tasks) == 1 and not self.options.allowed_batch_sizes:
-                tasks[0].outputs = servable.run_unbatched(key, tasks[0].inputs, outputs)
+                tasks[0].outputs = servable.run_unbatched(key, tasks[0].inputs, outputs, timeout_ms, deadline)
                 self._record(tasks[0].rows)
             else:
-                self._execute_merged(servable, key, outputs, tasks)
+                self._execute_merged(servable, key, outputs, tasks, timeout_ms, deadline)
         except errors.ServingError as e:
             if len(tasks) == 1:
                 tasks[0].error = e
             else:  # find the culprit: run each request on its own
                 for task in tasks:
                     try:
-                        task.outputs = servable.run_unbatched(key, task.inputs, outputs)
+                        task.outputs = servable.run_unbatched(key, task.inputs, outputs, task.timeout_ms,
+                                                              task.deadline)
                     except BaseException as err:
                         task.error = err
         except BaseException as e:
@@ -248,7 +279,8 @@ class BatchScheduler:
             for task in tasks:
                 task.done.set()
 
-    def _execute_merged(self, servable: Any, key: str, outputs: Sequence[str], tasks: list[_Task]) -> None:
+    def _execute_merged(self, servable: Any, key: str, outputs: Sequence[str], tasks: list[_Task],
+                        timeout_ms: int = 0, deadline: float | None = None) -> None:
         total = sum(t.rows for t in tasks)
         padded = self._padded_size(total)
         merged = {}
@@ -257,7 +289,7 @@ class BatchScheduler:
             if padded > total:
                 parts.append(np.repeat(parts[-1][-1:], padded - total, axis=0))
             merged[name] = np.concatenate(parts, axis=0)
-        result = servable.run_unbatched(key, merged, outputs)
+        result = servable.run_unbatched(key, merged, outputs, timeout_ms, deadline)
         for name, value in result.items():
             if value.ndim == 0 or value.shape[0] != padded:
                 raise errors.invalid_argument(

@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow_serving.apis import (
     classification_pb2,
     get_model_status_pb2,
@@ -25,6 +25,7 @@ from tensorflow_serving.apis import (
 
 from serving import errors, service
 from serving.manager import ServerCore
+from serving.servable import deadline_exceeded
 
 _LOG = logging.getLogger(__name__)
 
@@ -65,13 +66,57 @@ def _measured(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
+_NO_DEADLINE_S = 1e8  # grpcio reports "no deadline" as a remaining time of centuries
+
+
+def request_deadline(context: Any) -> float | None:
+    """The client's gRPC deadline as a ``time.monotonic()`` instant (None: none set).
+
+    As TF Serving maps ``context->raw_deadline()`` into ``RunOptions.timeout_in_ms``;
+    a deadline already passed is DEADLINE_EXCEEDED before any work.
+    """
+    remaining = context.time_remaining() if context is not None else None
+    if remaining is None or remaining > _NO_DEADLINE_S:
+        return None
+    if remaining <= 0:
+        raise deadline_exceeded()
+    return time.monotonic() + remaining
+
+
+_FAST_FIELDS = {  # dtype -> (numpy dtype, typed field) decoded without tf.make_ndarray
+    types_pb2.DT_FLOAT: (np.float32, "float_val"), types_pb2.DT_DOUBLE: (np.float64, "double_val"),
+    types_pb2.DT_INT32: (np.int32, "int_val"), types_pb2.DT_INT64: (np.int64, "int64_val"),
+}
+
+
+def _fast_array(proto: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The common cases of ``tf.make_ndarray`` (a numeric dtype, packed content or a full typed field)."""
+    fast = _FAST_FIELDS.get(proto.dtype)
+    if fast is None:
+        return None
+    dtype, field = fast
+    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if proto.tensor_content:
+        if len(proto.tensor_content) != size * np.dtype(dtype).itemsize:
+            return None
+        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
+    values = getattr(proto, field)
+    if len(values) != size or size == 0:
+        return None  # empty, or one value broadcast over the shape: tf.make_ndarray's rules
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
 def tensor_to_array(name: str, proto: Any) -> np.ndarray:
     """A request TensorProto as an array (INVALID_ARGUMENT if it is malformed)."""
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if not proto.tensor_shape.unknown_rank and all(d >= 0 for d in shape):
+        array = _fast_array(proto, shape)
+        if array is not None:
+            return array
     try:
         array = tf.make_ndarray(proto)
     except Exception as e:
         raise errors.invalid_argument(f"input '{name}' is not a valid TensorProto: {e}") from None
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
     if array.shape != shape:
         raise errors.invalid_argument(f"input '{name}' holds {array.size} values for shape {list(shape)}")
     return array
@@ -85,23 +130,36 @@ _TYPED_FIELDS = {
 }
 
 
-def array_to_tensor(array: np.ndarray, as_content: bool = False) -> tensor_pb2.TensorProto:
+_DTYPE_ENUMS = {np.dtype(np.float32): types_pb2.DT_FLOAT, np.dtype(np.float64): types_pb2.DT_DOUBLE,
+                np.dtype(np.int32): types_pb2.DT_INT32, np.dtype(np.int64): types_pb2.DT_INT64,
+                np.dtype(object): types_pb2.DT_STRING}
+
+
+def array_to_tensor(array: np.ndarray, as_content: bool = False,
+                    proto: tensor_pb2.TensorProto | None = None) -> tensor_pb2.TensorProto:
     """An output array as a TensorProto, filled as TF Serving's ``Tensor::AsProtoField`` does.
 
     TF Serving's Predict answers with the typed value fields (``float_val``,
     ``int64_val``, ``string_val``, ...; ``half_val`` for DT_HALF), so clients
     that read ``response.outputs['y'].float_val`` work; ``as_content`` gives
-    ``AsProtoTensorContent`` (packed bytes) instead.
+    ``AsProtoTensorContent`` (packed bytes) instead. ``proto``: an empty
+    message to fill in place (e.g. ``response.outputs[key]``).
 
     >>> array_to_tensor(np.array([[2.5, 3.0]], np.float32)).float_val
     [2.5, 3.0]
     """
-    if array.dtype == object or array.dtype.kind in "SU":
-        dtype = types_pb2.DT_STRING
-    else:
-        dtype = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
-    proto = tensor_pb2.TensorProto(dtype=dtype)
-    proto.tensor_shape.dim.extend(tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in array.shape)
+    if proto is None:
+        proto = tensor_pb2.TensorProto()
+    dtype = _DTYPE_ENUMS.get(array.dtype)
+    if dtype is None:
+        if array.dtype == object or array.dtype.kind in "SU":
+            dtype = types_pb2.DT_STRING
+        else:
+            dtype = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+    proto.dtype = dtype
+    dims = proto.tensor_shape.dim
+    for d in array.shape:
+        dims.add().size = d
     flat = array.ravel()
     if dtype == types_pb2.DT_STRING:
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in flat)
@@ -134,28 +192,32 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     @_rpc
     @_measured("Predict")
     def Predict(self, request: predict_pb2.PredictRequest, context: Any) -> predict_pb2.PredictResponse:
+        deadline = request_deadline(context)
         inputs = {k: tensor_to_array(k, v) for k, v in request.inputs.items()}
-        spec, outputs = service.predict(self.core, request.model_spec, inputs, list(request.output_filter))
+        spec, outputs = service.predict(self.core, request.model_spec, inputs, list(request.output_filter),
+                                        deadline=deadline)
         response = predict_pb2.PredictResponse(model_spec=spec)
         for key, value in outputs.items():
-            response.outputs[key].CopyFrom(array_to_tensor(value, self.tensor_content))
+            array_to_tensor(value, self.tensor_content, response.outputs[key])
         return response
 
     @_rpc
     @_measured("Classify")
     def Classify(self, request: Any, context: Any) -> classification_pb2.ClassificationResponse:
-        spec, result = service.classify(self.core, request.model_spec, request.input)
+        spec, result = service.classify(self.core, request.model_spec, request.input,
+                                        deadline=request_deadline(context))
         return classification_pb2.ClassificationResponse(model_spec=spec, result=result)
 
     @_rpc
     @_measured("Regress")
     def Regress(self, request: Any, context: Any) -> regression_pb2.RegressionResponse:
-        spec, result = service.regress(self.core, request.model_spec, request.input)
+        spec, result = service.regress(self.core, request.model_spec, request.input,
+                                       deadline=request_deadline(context))
         return regression_pb2.RegressionResponse(model_spec=spec, result=result)
 
     @_rpc
     def MultiInference(self, request: Any, context: Any) -> Any:
-        return service.multi_inference(self.core, request)
+        return service.multi_inference(self.core, request, deadline=request_deadline(context))
 
     @_rpc
     def GetModelMetadata(self, request: Any, context: Any) -> Any:

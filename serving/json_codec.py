@@ -43,6 +43,8 @@ _INTS = {types_pb2.DT_INT8: np.int8, types_pb2.DT_INT16: np.int16, types_pb2.DT_
          types_pb2.DT_INT64: np.int64, types_pb2.DT_UINT8: np.uint8, types_pb2.DT_UINT16: np.uint16,
          types_pb2.DT_UINT32: np.uint32, types_pb2.DT_UINT64: np.uint64}
 
+_INT_RANGES = {dtype: (int(np.iinfo(t).min), int(np.iinfo(t).max)) for dtype, t in _INTS.items()}
+
 
 def _debug(value: Any) -> str:
     text = json.dumps(value, separators=(",", ":"))
@@ -99,8 +101,8 @@ def _leaf(value: Any, dtype: int) -> Any:
     if dtype in _INTS:
         if not isinstance(value, int):
             raise _type_error(value, dtype)
-        info = np.iinfo(_INTS[dtype])
-        if not info.min <= value <= info.max:
+        low, high = _INT_RANGES[dtype]
+        if not low <= value <= high:
             raise errors.invalid_argument(f"JSON Value: {value} is out of range for {dtype_name(dtype)}")
         return value
     if dtype == types_pb2.DT_BOOL:
@@ -170,40 +172,78 @@ def signature_name(doc: Mapping[str, Any]) -> str:
     return name
 
 
+def _status_text(error: errors.ServingError) -> str:
+    """A status as TF's ``Status::ToString`` prints it inside another message: ``CODE: message``."""
+    return f"{error.code.name}: {error.message}"
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "[" + ",".join(str(d) for d in shape) + "]"
+
+
+def _add_instance_item(value: Any, name: str, infos: Mapping[str, Any], columns: dict[str, list[np.ndarray]]
+                       ) -> None:
+    """``json_tensor.cc`` ``AddInstanceItem``: one named value of one instance, checked against the first's."""
+    if name not in infos:
+        raise errors.invalid_argument(f"JSON object: does not have named input: {name}")
+    array = to_array(value, infos[name].dtype)
+    column = columns.setdefault(name, [])
+    if column:
+        first = column[0]
+        if first.size != array.size:
+            raise errors.invalid_argument(f"Expecting tensor size: {first.size} but got: {array.size}")
+        if first.shape != array.shape:
+            raise errors.invalid_argument(f"Expecting shape {_shape_text(first.shape)} but got: "
+                                          f"{_shape_text(array.shape)}")
+    column.append(array)
+
+
 def _from_instances(instances: list, infos: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``json_tensor.cc`` ``FillTensorMapFromInstancesList`` (TF Serving 2.16.1).
+
+    Each object's keys are processed in order, so a key the signature does not
+    have fails that element ("JSON object: does not have named input"); an
+    object missing a key fails after ("keys must be equal to").
+    """
     def is_named(v: Any) -> bool:
         return isinstance(v, dict) and not is_b64(v)
 
-    named = is_named(instances[0])
-    if not named and len(infos) > 1:
+    if not isinstance(instances[0], dict) and len(infos) > 1:
         raise errors.invalid_argument("instances is a plain list, but expecting list of objects as multiple "
                                       "input tensors required as per tensorinfo_map")
+    named = is_named(instances[0])
     columns: dict[str, list[np.ndarray]] = {}
     for i, item in enumerate(instances):
-        if named != is_named(item):
-            raise errors.invalid_argument(
-                f"Expecting {'object' if named else 'value/list'} but got "
-                f"{'list' if named else 'object'} at item {i} of input list")
-        entries = item.items() if named else [(next(iter(infos)), item)]
-        if named and set(item) != set(infos):
-            raise errors.invalid_argument(
-                f"Failed to process element: {i} of 'instances' list. JSON object: {_debug(item)} "
-                f"keys must be equal to: {','.join(sorted(infos))}")
-        for name, value in entries:
+        if named:
+            if not is_named(item):
+                raise errors.invalid_argument(f"Expecting object but got list at item {i} of input list")
+            for name, value in item.items():
+                try:
+                    _add_instance_item(value, name, infos, columns)
+                except errors.ServingError as e:
+                    raise errors.invalid_argument(f"Failed to process element: {i} key: {name} of 'instances' "
+                                                  f"list. Error: {_status_text(e)}") from None
+            if set(item) != set(infos):
+                raise errors.invalid_argument(
+                    f"Failed to process element: {i} of 'instances' list. JSON object: {_debug(item)} "
+                    f"keys must be equal to: {','.join(sorted(infos))}")
+        else:
+            if is_named(item):
+                raise errors.invalid_argument(f"Expecting value/list but got object at item {i} of input list")
             try:
-                array = to_array(value, infos[name].dtype)
+                _add_instance_item(item, next(iter(infos)), infos, columns)
             except errors.ServingError as e:
-                raise errors.invalid_argument(f"Failed to process element: {i} key: {name} of 'instances' "
-                                              f"list. Error: {e.message}") from None
-            column = columns.setdefault(name, [])
-            if column and array.shape != column[0].shape:
-                raise errors.invalid_argument(f"Expecting shape {list(column[0].shape)} but got "
-                                              f"{list(array.shape)} at item {i} of input '{name}'")
-            column.append(array)
+                raise errors.invalid_argument(f"Failed to process element: {i} of 'instances' list. "
+                                              f"Error: {_status_text(e)}") from None
     return {name: np.stack(column) for name, column in columns.items()}
 
 
 def _from_inputs(inputs: Any, infos: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``json_tensor.cc`` ``FillTensorMapFromInputsMap`` (TF Serving 2.16.1).
+
+    Only the signature's inputs are looked up in an ``inputs`` object, so keys
+    the signature does not have are ignored, as TF Serving ignores them.
+    """
     if not isinstance(inputs, dict) or is_b64(inputs):
         if len(infos) > 1:
             raise errors.invalid_argument("inputs is a plain value/list, but expecting an object as multiple "
@@ -215,10 +255,6 @@ def _from_inputs(inputs: Any, infos: Mapping[str, Any]) -> dict[str, np.ndarray]
         if name not in inputs:
             raise errors.invalid_argument(f"Missing named input: {name} in 'inputs' object.")
         result[name] = to_array(inputs[name], info.dtype)
-    extra = sorted(set(inputs) - set(infos))
-    if extra:
-        raise errors.invalid_argument(f"Unknown named input(s): {','.join(extra)} in 'inputs' object; "
-                                      f"the signature takes: {','.join(sorted(infos))}")
     return result
 
 

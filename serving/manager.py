@@ -164,7 +164,8 @@ class ServerCore:
         self.enable_model_warmup = enable_model_warmup
         self.warmup_iterations = max(num_request_iterations_for_warmup, 1)
         self.metrics = metrics or monitoring.REGISTRY
-        self.warmup_timeouts = (0, max(int(rest_api_timeout_in_ms), 0))  # gRPC's and REST's session callables
+        # Every timeout shares the session's executors (Servable.run_unbatched), so one replay warms all.
+        self.warmup_timeouts = (0,)
         self.batcher = BatchScheduler(batching) if batching is not None else None
         self._managers: dict[str, ModelManager] = {}
         self._pollers: dict[str, tuple[threading.Thread, threading.Event]] = {}

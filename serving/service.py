@@ -45,15 +45,16 @@ def _resolved_spec(servable: Servable, signature_key: str) -> model_pb2.ModelSpe
 
 
 def predict(core: ServerCore, spec: model_pb2.ModelSpec, inputs: Mapping[str, np.ndarray],
-            output_filter: Sequence[str] = (), servable: Servable | None = None, timeout_ms: int = 0
-            ) -> tuple[model_pb2.ModelSpec, dict[str, np.ndarray]]:
+            output_filter: Sequence[str] = (), servable: Servable | None = None, timeout_ms: int = 0,
+            deadline: float | None = None) -> tuple[model_pb2.ModelSpec, dict[str, np.ndarray]]:
     """Runs a predict over ``inputs``; returns the resolved spec and the outputs.
 
     ``servable`` pins an already resolved version (REST resolves once to read
     the signature's input types, so a version swap cannot fall in between).
     """
     servable = servable or resolve(core, spec)
-    key, outputs = servable.run(spec.signature_name, inputs, output_filter, timeout_ms=timeout_ms)
+    key, outputs = servable.run(spec.signature_name, inputs, output_filter, timeout_ms=timeout_ms,
+                                deadline=deadline)
     return _resolved_spec(servable, key), outputs
 
 
@@ -140,10 +141,10 @@ def regression_signature(servable: Servable, signature_name: str
 
 
 def _run_examples(servable: Servable, key: str, input_key: str, examples: np.ndarray, outputs: list[str],
-                  timeout_ms: int = 0) -> dict[str, np.ndarray]:
+                  timeout_ms: int = 0, deadline: float | None = None) -> dict[str, np.ndarray]:
     """Feeds serialized examples as DT_STRING whatever the TensorInfo's dtype says (TF Serving does too)."""
     _, out = servable.run(key, {input_key: examples}, outputs, timeout_ms=timeout_ms, check_dtypes=False,
-                          predict_method_check=False)
+                          predict_method_check=False, deadline=deadline)
     return out
 
 
@@ -203,31 +204,32 @@ def servable_dtype_name(array: np.ndarray) -> str:
 
 
 def classify(core: ServerCore | None, spec: model_pb2.ModelSpec, request_input: input_pb2.Input,
-             servable: Servable | None = None, timeout_ms: int = 0
+             servable: Servable | None = None, timeout_ms: int = 0, deadline: float | None = None
              ) -> tuple[model_pb2.ModelSpec, classification_pb2.ClassificationResult]:
     """TF Serving's Classify over serialized examples (``servable`` pins a version, e.g. for warmup)."""
     servable = servable or resolve(core, spec)
     key, _, input_key, wanted = classification_signature(servable, spec.signature_name)
     examples = serialized_examples(request_input)
-    out = _run_examples(servable, key, input_key, examples, wanted, timeout_ms)
+    out = _run_examples(servable, key, input_key, examples, wanted, timeout_ms, deadline)
     result = classification_result(out.get(signatures.CLASSIFY_OUTPUT_CLASSES),
                                    out.get(signatures.CLASSIFY_OUTPUT_SCORES), len(examples))
     return _resolved_spec(servable, key), result
 
 
 def regress(core: ServerCore | None, spec: model_pb2.ModelSpec, request_input: input_pb2.Input,
-            servable: Servable | None = None, timeout_ms: int = 0
+            servable: Servable | None = None, timeout_ms: int = 0, deadline: float | None = None
             ) -> tuple[model_pb2.ModelSpec, regression_pb2.RegressionResult]:
     """TF Serving's Regress over serialized examples."""
     servable = servable or resolve(core, spec)
     key, _, input_key, wanted = regression_signature(servable, spec.signature_name)
     examples = serialized_examples(request_input)
-    out = _run_examples(servable, key, input_key, examples, wanted, timeout_ms)
+    out = _run_examples(servable, key, input_key, examples, wanted, timeout_ms, deadline)
     return _resolved_spec(servable, key), regression_result(out[signatures.REGRESS_OUTPUTS], len(examples))
 
 
 def multi_inference(core: ServerCore | None, request: inference_pb2.MultiInferenceRequest,
-                    servable: Servable | None = None) -> inference_pb2.MultiInferenceResponse:
+                    servable: Servable | None = None, deadline: float | None = None
+                    ) -> inference_pb2.MultiInferenceResponse:
     """TF Serving's MultiInference: several classify/regress tasks of one model on one Input."""
     if not request.tasks:
         raise errors.invalid_argument("Tasks field is empty.")
@@ -255,10 +257,10 @@ def multi_inference(core: ServerCore | None, request: inference_pb2.MultiInferen
                                           f"{task.model_spec.signature_name}")
         result = response.results.add()
         if task.method_name == signatures.CLASSIFY_METHOD_NAME:
-            spec, res = classify(core, task.model_spec, request.input, servable=servable)
+            spec, res = classify(core, task.model_spec, request.input, servable=servable, deadline=deadline)
             result.classification_result.CopyFrom(res)
         else:
-            spec, res = regress(core, task.model_spec, request.input, servable=servable)
+            spec, res = regress(core, task.model_spec, request.input, servable=servable, deadline=deadline)
             result.regression_result.CopyFrom(res)
         result.model_spec.CopyFrom(spec)
     return response

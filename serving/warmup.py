@@ -64,8 +64,8 @@ def read_warmup_requests(model_dir: str) -> list[prediction_log_pb2.PredictionLo
 def run_warmup_request(servable: Any, log: prediction_log_pb2.PredictionLog, timeout_ms: int = 0) -> None:
     """Runs one PredictionLog's request on ``servable`` (whatever model name/version it names).
 
-    ``timeout_ms`` picks the session callable warmed (REST requests run with
-    ``--rest_api_timeout_in_ms``, gRPC ones without a session timeout).
+    ``timeout_ms``: the session run timeout (runs of every timeout share the
+    session's executors, so any one warms them).
     """
     from serving import grpc_service, service
 
@@ -91,7 +91,7 @@ def run_warmup(servable: Any, iterations: int = 1, metrics: Any = None, timeouts
     """Replays ``servable``'s warmup records; returns how many records ran.
 
     Each record runs ``iterations`` times under each session timeout of
-    ``timeouts`` (one session callable per timeout, each warmed).
+    ``timeouts`` (the server uses one: every timeout shares the session's executors).
 
     Raises :class:`serving.errors.ServingError` on the first failing record.
     """

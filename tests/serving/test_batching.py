@@ -87,3 +87,46 @@ def test_a_bad_request_in_a_batch_fails_alone(batched_server, images):
         assert status == 200
         np.testing.assert_allclose(body["predictions"][0]["probabilities"],
                                    toy_model.toy_predict(images[i:i + 1], 3)[0], atol=1e-5)
+
+
+class _RecordingServable:
+    """Stands in for a Servable: records the rows and limits of every session run."""
+
+    def __init__(self):
+        self.runs = []
+
+    def run_unbatched(self, key, inputs, outputs, timeout_ms=0, deadline=None):
+        self.runs.append((inputs["x"][:, 0].tolist(), timeout_ms, deadline))
+        return {"y": inputs["x"] * 2}
+
+
+def test_a_request_past_its_deadline_is_dropped_from_its_batch():
+    import time
+
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=300_000,
+                                                                 num_batch_threads=1))
+    servable = _RecordingServable()
+    now = time.monotonic()
+    limits = {0: (0, now + 0.05), 1: (0, now + 30.0), 2: (0, None)}  # 0 expires while the batch waits
+
+    def call(i):
+        timeout_ms, deadline = limits[i]
+        return scheduler.run(servable, "sig", {"x": np.full((1, 1), float(i))}, ("y",), timeout_ms, deadline)
+
+    results = _concurrently(3, call)
+    assert isinstance(results[0], batching.errors.ServingError)
+    assert results[0].code == batching.errors.grpc.StatusCode.DEADLINE_EXCEEDED
+    assert [r["y"][0, 0] for r in results[1:]] == [2.0, 4.0]
+    (rows, timeout_ms, deadline), = servable.runs  # one merged run, without the expired request
+    assert sorted(rows) == [1.0, 2.0] and (timeout_ms, deadline) == (0, None)  # one request has no deadline
+
+
+def test_a_batch_runs_under_its_latest_deadline():
+    import time
+
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=2, batch_timeout_micros=1_000_000))
+    servable = _RecordingServable()
+    deadlines = [time.monotonic() + 20, time.monotonic() + 40]
+    _concurrently(2, lambda i: scheduler.run(servable, "sig", {"x": np.full((1, 1), 1.0)}, ("y",), 0,
+                                             deadlines[i]))
+    assert [(sorted(rows), d) for rows, _, d in servable.runs] == [([1.0, 1.0], deadlines[1])]

@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -46,6 +47,7 @@ model_config_list {{
   config {{ name: "saved_model_half_plus_three" base_path: "{base}/half_plus_three" model_platform: "tensorflow" }}
   config {{ name: "tf2" base_path: "{base}/tf2" model_platform: "tensorflow" }}
   config {{ name: "toy" base_path: "{toy}" model_platform: "tensorflow" }}
+  config {{ name: "add" base_path: "{base}/add" model_platform: "tensorflow" }}
 }}
 """
 
@@ -56,6 +58,7 @@ def base(tmp_path_factory, toy_base):
     tfs_models.write_half_plus_two_tf1(str(root / "half_plus_two" / "123"))
     tfs_models.write_half_plus_two_tf1(str(root / "half_plus_three" / "123"), b=3.0)
     tfs_models.write_half_plus_two_tf2(str(root / "tf2" / "1"))
+    tfs_models.write_add_with_default(str(root / "add" / "1"))
     (root / "models.config").write_text(MODELS.format(base=root, toy=toy_base))
     return root
 
@@ -131,6 +134,67 @@ def test_rest_json_is_converted_to_the_signature_dtype(rest):
     assert rest.predict("half_plus_two", instances=[1, 2]) == {"predictions": [2.5, 3.0]}
     status, body = rest.request("POST", "/v1/models/half_plus_two:predict", {"instances": ["1.0"]})
     assert status == 400 and "is not of expected type: float" in body["error"]
+
+
+# --- Input keys the signature does not have (TF Serving 2.16.1 source) ----------------------------------------
+
+def test_rest_inputs_object_ignores_keys_the_signature_does_not_have(rest):
+    # util/json_tensor.cc FillTensorMapFromInputsMap (2.16.1, lines 555-595): only the tensorinfo_map's names
+    # are looked up (val.FindMember(name), lines 577-582), so extra keys of an "inputs" object are ignored...
+    assert rest.predict("half_plus_two", inputs={"x": [1.0, 2.0], "extra": [[1, 2]], "y": "z"}) == {
+        "outputs": [2.5, 3.0]}
+    # ...while a missing one is refused (lines 580-582), even where the SignatureDef has defaults.
+    status, body = rest.request("POST", "/v1/models/add:predict", {"inputs": {"x": [1.0], "extra": [2.0]}})
+    assert (status, body) == (400, {"error": "Missing named input: y in 'inputs' object."})
+
+
+def test_rest_instances_key_not_in_the_signature_fails_that_element(rest):
+    # json_tensor.cc FillTensorMapFromInstancesList (lines 465-548): each object's keys go through
+    # AddInstanceItem in order, which refuses a name not in the tensorinfo_map (lines 394-397); the
+    # status is wrapped by lines 506-510 ("Failed to process element: ... Error: " + status.ToString()).
+    status, body = rest.request("POST", "/v1/models/half_plus_two:predict",
+                                {"instances": [{"x": 1.0}, {"x": 2.0, "extra": 3.0}]})
+    assert (status, body) == (400, {"error": "Failed to process element: 1 key: extra of 'instances' list. "
+                                             "Error: INVALID_ARGUMENT: JSON object: does not have named input: extra"})
+    # An object missing a key fails the key-set check after its keys are processed (lines 513-519).
+    status, body = rest.request("POST", "/v1/models/add:predict", {"instances": [{"x": 1.0}]})
+    assert status == 400
+    assert body["error"] == ("Failed to process element: 0 of 'instances' list. JSON object: {\"x\":1.0} "
+                             "keys must be equal to: x,y")
+    assert rest.predict("add", instances=[{"x": 1.0, "y": 2.0}]) == {"predictions": [3.0]}
+
+
+def _predict_request(model, **inputs):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    for name, value in inputs.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(value, dtype=tf.float32))
+    return request
+
+
+def _rpc_error(stub, request):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Predict(request, 10)
+    return err.value.code(), err.value.details()
+
+
+def test_grpc_predict_with_input_aliases_the_signature_does_not_have(stub):
+    # servables/tensorflow/predict_util.cc VerifyRequestInputsSize (2.16.1, lines 51-73): more inputs than
+    # the signature has (or fewer, without defaults) is INVALID_ARGUMENT naming what was sent extra/missing.
+    assert _rpc_error(stub, _predict_request("half_plus_two", x=[1.0], extra=[2.0])) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "input size does not match signature: 2!=1 len({extra,x}) != len({x}). "
+                                          "Sent extra: {extra}. Missing but required: {x}.".replace("{x}.", "{}."))
+    # Same count, wrong name: passes the size check, then TF's saved_model::GetInputValues
+    # (tensorflow/cc/saved_model/util.cc, called at predict_util.cc line 126) finds no value for x.
+    assert _rpc_error(stub, _predict_request("half_plus_two", extra=[1.0])) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Signature input alias: x(feed name: x:0) not found in request and no default value provided. "
+        "Inputs expected to be in the request {extra}, or default input alias set: ")
+    # With defaults (y), fewer inputs pass the size check; GetInputValues then refuses the unused name.
+    assert _rpc_error(stub, _predict_request("add", x=[1.0], extra=[2.0])) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "Inputs contains invalid name. Used request inputs: x, request input: extra,x")
+    assert list(stub.Predict(_predict_request("add", x=[1.0]), 10).outputs["z"].float_val) == [11.0]
 
 
 # --- Tensor::AsProtoField: typed value fields ----------------------------------------------------------------
@@ -390,6 +454,103 @@ def test_rest_api_timeout_gives_deadline_exceeded(tmp_path):
         assert status == 504 and body["error"], body
         assert rest.predict("counter", inputs=5) == {"outputs": 5}
         rest.close()
+
+
+# --- gRPC deadlines: prediction_service_impl.cc maps the client's deadline into RunOptions.timeout_in_ms -----
+
+def _count_request(request, n):
+    request.model_spec.name = "counter"
+    request.inputs["n"].CopyFrom(tf.make_tensor_proto(n, dtype=tf.int64))
+    return request
+
+
+def _wait_for(condition, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture(scope="module")
+def counter_base(tmp_path_factory):
+    base = tmp_path_factory.mktemp("counter") / "counter"
+    tfs_models.write_counter_model(str(base / "1"))
+    return str(base)
+
+
+def test_grpc_deadline_bounds_the_session_run(counter_base):
+    # TF Serving (model_servers/prediction_service_impl.cc, 2.16.1 lines 42-46) sets the session's
+    # RunOptions timeout from context->raw_deadline(): a 10**12-step loop stops at the client's deadline.
+    with ModelServer(config_lib.single_model_config("counter", counter_base), port=0, rest_api_port=None,
+                     file_system_poll_wait_seconds=0) as server:
+        metrics = server.core.metrics
+        before = metrics.request_count.value("counter", "DEADLINE_EXCEEDED")
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        assert list(stub.Predict(_count_request(predict_pb2.PredictRequest(), 1000), timeout=30)
+                    .outputs["count"].int64_val) == [1000]
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(_count_request(predict_pb2.PredictRequest(), 10 ** 12), timeout=0.5)
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        # The server's own run ended with DEADLINE_EXCEEDED (unbounded, it would run for hours).
+        assert _wait_for(lambda: metrics.request_count.value("counter", "DEADLINE_EXCEEDED") == before + 1)
+        assert list(stub.Predict(_count_request(predict_pb2.PredictRequest(), 7), timeout=30)
+                    .outputs["count"].int64_val) == [7]
+        channel.close()
+
+
+class _ExpiredContext:
+    """A servicer context whose deadline has already passed."""
+
+    def __init__(self):
+        self.aborted = None
+
+    def time_remaining(self):
+        return 0.0
+
+    def abort(self, code, details):
+        self.aborted = (code, details)
+        raise grpc.RpcError(details)
+
+
+def test_a_request_past_its_deadline_is_never_run(counter_base, monkeypatch):
+    from serving.grpc_service import PredictionServicer
+    from serving.servable import Servable
+
+    runs = []
+    original = Servable.run_unbatched
+    monkeypatch.setattr(Servable, "run_unbatched", lambda self, *a, **k: runs.append(a) or original(self, *a, **k))
+    with ModelServer(config_lib.single_model_config("counter", counter_base), port=None, rest_api_port=None,
+                     file_system_poll_wait_seconds=0) as server:
+        context = _ExpiredContext()
+        with pytest.raises(grpc.RpcError):
+            PredictionServicer(server.core).Predict(_count_request(predict_pb2.PredictRequest(), 3), context)
+        assert context.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert runs == []
+
+
+def test_a_request_whose_deadline_passes_in_the_batching_queue_is_never_run(counter_base):
+    from serving.batching import BatchingOptions
+
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=1_500_000, num_batch_threads=1)
+    with ModelServer(config_lib.single_model_config("counter", counter_base), port=0, rest_api_port=None,
+                     file_system_poll_wait_seconds=0, batching=options) as server:
+        metrics = server.core.metrics
+        before = metrics.request_count.value("counter", "DEADLINE_EXCEEDED")
+        executed = server.core.batcher.executed_batches
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "counter"
+        request.inputs["n"].CopyFrom(tf.make_tensor_proto([5], dtype=tf.int64))  # batchable: one row
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request, timeout=0.3)  # waits 1.5 s in the queue for the batch to fill
+        assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert _wait_for(lambda: metrics.request_count.value("counter", "DEADLINE_EXCEEDED") == before + 1)
+        assert server.core.batcher.executed_batches == executed  # dropped from its batch, never run
+        channel.close()
 
 
 # --- saved_model_warmup.cc -----------------------------------------------------------------------------------

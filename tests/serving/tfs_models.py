@@ -107,3 +107,22 @@ def example(x: float) -> tf.train.Example:
 
 def version_dir(base: str, version: int) -> str:
     return os.path.join(base, str(version))
+
+
+def write_add_with_default(export_dir: str) -> str:
+    """A TF1 model ``z = x + y`` whose signature carries a ``defaults`` entry for ``y`` (10.0)."""
+    v1 = tf.compat.v1
+    utils, sig_utils = v1.saved_model.utils, v1.saved_model.signature_def_utils
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        x = v1.placeholder(tf.float32, name="x", shape=[None])
+        y = v1.placeholder(tf.float32, name="y", shape=[None])
+        offset = v1.Variable(0.0, name="offset")  # a variables shard, as every complete version has
+        z = tf.add(x + offset, y, name="z")
+        sig = sig_utils.build_signature_def({"x": utils.build_tensor_info(x), "y": utils.build_tensor_info(y)},
+                                            {"z": utils.build_tensor_info(z)}, "tensorflow/serving/predict")
+        sig.defaults["y"].CopyFrom(tf.make_tensor_proto([10.0], dtype=tf.float32))
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.builder.SavedModelBuilder(export_dir)
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
+        builder.save()
+    return export_dir
