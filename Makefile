@@ -11,7 +11,7 @@ export TMPDIR := $(CURDIR)/.tmp
 export PYTHONUNBUFFERED := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: run test test-fast env lint clean-outputs
+.PHONY: run test test-fast test-jax env lint clean-outputs
 
 env: $(VENV)/.installed
 
@@ -38,6 +38,11 @@ test: env
 # The edit loop: everything but the end-to-end pipeline runs (a few minutes).
 test-fast: env
 	$(VENV)/bin/python -m pytest -q -m "not pipeline"
+
+# Every family's build and training step under KERAS_BACKEND=jax, in its own venv without TensorFlow
+# (.venv-jax, keras + jax from PyPI): what a GPU machine with Keras and JAX but no TensorFlow runs.
+test-jax:
+	tests/jax/run.sh
 
 lint: env
 	$(VENV)/bin/ruff check .

@@ -22,10 +22,11 @@ code's component, the image's class), so each class is pushed to its own
 component, and a draw from component ``c`` decodes to a ``c``. So decoding
 prior draws generates images.
 
-Keras 3 has no backend-neutral way to step several optimizers in ``fit``, so
-:meth:`AdversarialAutoencoder.train_step` is written for the TensorFlow
-backend, as the GAN's; losses, sampling and networks are backend-neutral and
-shared with ``test_step``.
+The three-phase step, :meth:`AdversarialAutoencoder.train_batch`, is written
+once on :class:`models.common.MultiOptimizerModel`, as the GAN's: its
+``gradient_step`` is the one backend-specific part, so the AAE trains under
+TensorFlow and JAX; losses, sampling and networks are backend-neutral and
+shared with ``test_batch``.
 
 Serving signatures, the VAE's conventions: ``encode`` (transformed features ->
 the code ``z``: a deterministic encoder has no ``z_log_var``), ``decode``
@@ -58,7 +59,7 @@ from keras import ops
 
 from models import registry
 from models.base import DECODE, ENCODE, SAMPLE, DataSpec, FeatureInfo, GenerativeFamily, Signature  # noqa: F401
-from models.common import check_choice, image_input, make_optimizer
+from models.common import MultiOptimizerModel, check_choice, image_input, make_optimizer
 from models.features.image import IMAGE
 from models.gan import _bce_with_logits, mlp_discriminator
 from models.hparams import ImageHParams, check_positive
@@ -84,7 +85,13 @@ def mixture_means(components: int, latent_dim: int, radius: float) -> np.ndarray
     return means
 
 
-class AdversarialAutoencoder(keras.Model):
+def _shape(count: Any, *dims: int) -> Any:
+    """The shape ``(count, *dims)``: a tuple for a Python ``count`` (a batch size; JAX's jit needs a
+    static shape), a tensor for a tensor (the ``sample`` signature's count)."""
+    return (count, *dims) if isinstance(count, int) else ops.stack([count, *dims])
+
+
+class AdversarialAutoencoder(MultiOptimizerModel):
     """Encoder, decoder and code discriminator; see the module docstring.
 
     ``call`` returns the code ``z`` and its reconstruction (pixel means and logits).
@@ -120,8 +127,13 @@ class AdversarialAutoencoder(keras.Model):
 
     def compile(self, ae_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer,
                 g_optimizer: keras.optimizers.Optimizer, **kwargs: Any) -> None:
-        super().compile(**kwargs)
-        self.ae_optimizer, self.d_optimizer, self.g_optimizer = ae_optimizer, d_optimizer, g_optimizer
+        super().compile(optimizers={"ae_optimizer": ae_optimizer, "d_optimizer": d_optimizer,
+                                    "g_optimizer": g_optimizer}, **kwargs)
+
+    def optimizer_variables(self) -> dict[str, list[Any]]:
+        return {"ae_optimizer": self.encoder.trainable_weights + self.decoder.trainable_weights,
+                "d_optimizer": self.discriminator.trainable_weights,
+                "g_optimizer": self.encoder.trainable_weights}
 
     # ------------------------------------------------------------ networks
 
@@ -143,7 +155,7 @@ class AdversarialAutoencoder(keras.Model):
 
     def sample_prior(self, count: Any, labels: Any = None) -> Any:
         """``count`` prior draws (of the components ``labels``, random ones if ``None``, with a mixture)."""
-        eps = keras.random.normal(ops.stack([count, self.latent_dim]), seed=self.seed_generator)
+        eps = keras.random.normal(_shape(count, self.latent_dim), seed=self.seed_generator)
         if not self.conditional:
             return eps
         if labels is None:
@@ -152,7 +164,7 @@ class AdversarialAutoencoder(keras.Model):
         return centers + self.mixture_std * eps
 
     def sample_components(self, count: Any) -> Any:
-        return keras.random.randint(ops.stack([count]), 0, self.num_classes, seed=self.seed_generator)
+        return keras.random.randint(_shape(count), 0, self.num_classes, seed=self.seed_generator)
 
     def call(self, inputs: Any, training: bool | None = None) -> dict[str, Any]:
         z = self.encode(image_input(inputs, self.image_key, self.shape), training)
@@ -183,36 +195,23 @@ class AdversarialAutoencoder(keras.Model):
         return {tracker.name: tracker.result()
                 for tracker in (self.reconstruction_tracker, self.d_loss_tracker, self.g_loss_tracker)}
 
-    @staticmethod
-    def _step(tape: Any, loss: Any, weights: list[Any], optimizer: keras.optimizers.Optimizer) -> None:
-        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
-
-    def train_step(self, data: Any) -> dict[str, Any]:
-        if keras.backend.backend() != "tensorflow":
-            raise NotImplementedError(f"the AAE train_step supports the 'tensorflow' backend; "
-                                      f"got {keras.backend.backend()!r}")
-        import tensorflow as tf  # the only backend-specific part: three tapes, three optimizers
-
+    def train_batch(self, data: Any) -> dict[str, Any]:
         images, labels = self._batch(data)
         batch_size = ops.shape(images)[0]
         # 1. Reconstruction phase: encoder and decoder.
-        with tf.GradientTape() as tape:
-            reconstruction = self.reconstruction_loss(images, self.decode_logits(self.encode(images, True), True))
-        self._step(tape, reconstruction, self.encoder.trainable_weights + self.decoder.trainable_weights,
-                   self.ae_optimizer)
+        reconstruction = self.gradient_step("ae_optimizer", lambda: self.reconstruction_loss(
+            images, self.decode_logits(self.encode(images, True), True)))
         # 2a. Regularisation phase, discriminator: prior draws are "real", codes "fake".
         codes = self.encode(images, True)
-        with tf.GradientTape() as tape:
-            d_loss = self.discriminator_loss(self.discriminate(self.sample_prior(batch_size, labels), labels, True),
-                                             self.discriminate(codes, labels, True))
-        self._step(tape, d_loss, self.discriminator.trainable_weights, self.d_optimizer)
+        d_loss = self.gradient_step("d_optimizer", lambda: self.discriminator_loss(
+            self.discriminate(self.sample_prior(batch_size, labels), labels, True),
+            self.discriminate(codes, labels, True)))
         # 2b. Regularisation phase, encoder as the generator.
-        with tf.GradientTape() as tape:
-            g_loss = self.generator_loss(self.discriminate(self.encode(images, True), labels, True))
-        self._step(tape, g_loss, self.encoder.trainable_weights, self.g_optimizer)
+        g_loss = self.gradient_step("g_optimizer", lambda: self.generator_loss(
+            self.discriminate(self.encode(images, True), labels, True)))
         return self._result(reconstruction, d_loss, g_loss)
 
-    def test_step(self, data: Any) -> dict[str, Any]:
+    def test_batch(self, data: Any) -> dict[str, Any]:
         images, labels = self._batch(data)
         codes = self.encode(images, False)
         reconstruction = self.reconstruction_loss(images, self.decode_logits(codes, False))

@@ -18,7 +18,8 @@ pipeline code has no special case for any family. A family declares:
 * ``signature_roles``: each served signature and what it means (one of
   :data:`ROLES`); ``main_signature`` is also served as ``serving_default``.
   Evaluators and the report pick signatures by role.
-* ``precisions``: the ``precision`` settings it can train in.
+* ``precisions``: the ``precision`` settings it can train in, and
+  ``supports_jit_compile``: whether it can train under XLA (``jit_compile``).
 
 and implements:
 
@@ -224,6 +225,8 @@ class ModelFamily:
     signature_roles: Mapping[str, str] = types.MappingProxyType({})
     # The ``precision`` hyperparameter values the family can train in.
     precisions: tuple[str, ...] = ("float32",)
+    # Whether it can train with ``jit_compile=True`` (XLA); ``False`` where its step has ops XLA cannot compile.
+    supports_jit_compile: bool = True
 
     def signatures_with_role(self, role: str) -> list[str]:
         """Names of the signatures this family serves in ``role``."""
@@ -253,6 +256,8 @@ class ModelFamily:
         if hparams.precision not in self.precisions:
             raise ValueError(f"model '{self.name}' trains in precision {list(self.precisions)}; "
                              f"got {hparams.precision!r}")
+        if hparams.jit_compile and not self.supports_jit_compile:
+            raise ValueError(f"model '{self.name}' cannot train with jit_compile=True (XLA cannot compile its step)")
         return hparams
 
     def build(self, hparams: Any, data: DataSpec) -> keras.Model:

@@ -19,10 +19,15 @@ multilayer perceptrons for both networks (:func:`mlp_generator`,
 reshaped to the image; flattened image -> hidden LeakyReLU layers with
 dropout -> one logit.
 
-Keras 3 has no backend-neutral way to step two optimizers in ``fit``, so
-:meth:`GenerativeAdversarialNetwork.train_step` is written for the TensorFlow
-backend (the pipelines train on TF); the losses, sampling and networks are
-backend-neutral and shared with ``test_step``.
+Keras 3's ``fit`` steps one optimizer; the GAN's step (one update of each
+network with its own optimizer) is written once,
+:meth:`GenerativeAdversarialNetwork.train_batch`, on
+:class:`models.common.MultiOptimizerModel`, whose
+:meth:`~models.common.MultiOptimizerModel.gradient_step` is the one
+backend-specific part (a ``tf.GradientTape`` under TensorFlow, as the
+pipelines train; ``jax.value_and_grad`` in Keras's stateless JAX step). The
+losses, sampling and networks are backend-neutral and shared with
+``test_batch``.
 
 Serving signature ``generate``: ``z`` (and ``label`` for the conditional GAN)
 in, ``image`` out.
@@ -54,7 +59,7 @@ from keras import ops
 
 from models import registry
 from models.base import GENERATE, DataSpec, FeatureInfo, GenerativeFamily, Signature  # noqa: F401
-from models.common import image_input, make_optimizer
+from models.common import MultiOptimizerModel, image_input, make_optimizer
 from models.features.image import IMAGE
 from models.hparams import ImageHParams
 from models.layers.image_coder import ImageDecoder, ImageEncoder
@@ -81,7 +86,7 @@ def mlp_discriminator(hidden_units: tuple[int, ...] = (256, 128), dropout: float
     return keras.Sequential([*layers, keras.layers.Dense(1)], name=name)
 
 
-class GenerativeAdversarialNetwork(keras.Model):
+class GenerativeAdversarialNetwork(MultiOptimizerModel):
     """Generator and discriminator trained adversarially with two optimizers.
 
     Args:
@@ -116,8 +121,10 @@ class GenerativeAdversarialNetwork(keras.Model):
 
     def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer,
                 **kwargs: Any) -> None:
-        super().compile(**kwargs)
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        super().compile(optimizers={"d_optimizer": d_optimizer, "g_optimizer": g_optimizer}, **kwargs)
+
+    def optimizer_variables(self) -> dict[str, list[Any]]:
+        return {"d_optimizer": self.discriminator.trainable_weights, "g_optimizer": self.generator.trainable_weights}
 
     def _one_hot(self, labels: Any) -> Any:
         return ops.one_hot(ops.reshape(ops.cast(labels, "int32"), (-1,)), self.num_classes)
@@ -161,29 +168,21 @@ class GenerativeAdversarialNetwork(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         return {"d_loss": self.d_loss_tracker.result(), "g_loss": self.g_loss_tracker.result()}
 
-    def train_step(self, data: Any) -> dict[str, Any]:
-        if keras.backend.backend() != "tensorflow":
-            raise NotImplementedError(f"the GAN train_step supports the 'tensorflow' backend; "
-                                      f"got {keras.backend.backend()!r}")
-        import tensorflow as tf  # the only backend-specific part: two tapes, two optimizers
-
+    def train_batch(self, data: Any) -> dict[str, Any]:
         real, labels = self._batch(data)
         batch_size = ops.shape(real)[0]
         fake = self.generate(self.sample_latent(batch_size), labels, training=True)
-        with tf.GradientTape() as tape:
-            d_loss = self.discriminator_loss(self.discriminate(real, labels, training=True),
-                                             self.discriminate(fake, labels, training=True))
-        weights = self.discriminator.trainable_weights
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+        d_loss = self.gradient_step("d_optimizer", lambda: self.discriminator_loss(
+            self.discriminate(real, labels, training=True), self.discriminate(fake, labels, training=True)))
 
-        with tf.GradientTape() as tape:
+        def generator_loss() -> Any:
             fake = self.generate(self.sample_latent(batch_size), labels, training=True)
-            g_loss = self.generator_loss(self.discriminate(fake, labels, training=True))
-        weights = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights))
+            return self.generator_loss(self.discriminate(fake, labels, training=True))
+
+        g_loss = self.gradient_step("g_optimizer", generator_loss)
         return self._result(d_loss, g_loss)
 
-    def test_step(self, data: Any) -> dict[str, Any]:
+    def test_batch(self, data: Any) -> dict[str, Any]:
         real, labels = self._batch(data)
         fake = self.generate(self.sample_latent(ops.shape(real)[0]), labels, training=False)
         fake_logits = self.discriminate(fake, labels, training=False)
@@ -235,6 +234,7 @@ class Gan(GenerativeFamily):
                        shape: tuple[int, int, int]) -> None:
         labels = ops.zeros((1,), "int32") if self.conditional else None
         model.discriminate(model.generate(ops.zeros((1, hparams.latent_dim)), labels), labels)
+        model.built = True  # its networks' weights exist (else fit under JAX builds it by a call on a batch)
 
     def compile(self, model: GenerativeAdversarialNetwork, hparams: GanHParams) -> None:
         d_rate, g_rate = hparams.rates()

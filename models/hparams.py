@@ -57,6 +57,9 @@ class HParams:
         precision: ``"float32"``, ``"mixed_float16"`` or ``"mixed_bfloat16"``
             (a family lists those it supports in ``ModelFamily.precisions``).
         clipnorm: gradient-norm clipping, ``None`` for none.
+        jit_compile: train with XLA (``model.jit_compile``, set by the Trainer
+            after the family builds the model; a model with a layer that does
+            not support XLA refuses it).
     """
 
     epochs: int = 10
@@ -67,6 +70,7 @@ class HParams:
     seed: int = 0
     precision: str = "float32"
     clipnorm: float | None = None
+    jit_compile: bool = False
 
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)
@@ -80,6 +84,8 @@ class HParams:
         check_choice("precision", self.precision, PRECISIONS)
         if self.clipnorm is not None:
             check_positive("clipnorm", self.clipnorm)
+        if not isinstance(self.jit_compile, bool):
+            raise ValueError(f"jit_compile must be true or false, got {self.jit_compile!r}")
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -65,6 +65,7 @@ class PyramidNetworks(keras.layers.Layer):
     def __init__(self, networks: Sequence[keras.layers.Layer], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.networks = list(networks)
+        self.built = True  # no weights of its own; each network builds itself when called
 
     def call(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("call the networks of a level (PyramidNetworks.networks[k]), not the pyramid")
@@ -178,3 +179,4 @@ class Lapgan(Gan):
         z, real = ops.zeros((1, model.latent_dim)), ops.zeros((1, *shape))
         model.discriminate(model.generate(z, real), real)
         model.generate(z)
+        model.built = True  # as the GAN's

@@ -177,6 +177,7 @@ class Seq2Seq(ModelFamily):
     main_signature = "translate"
     signature_roles = types.MappingProxyType({"translate": TRANSLATE, "translate_beam": TRANSLATE})
     precisions = PRECISIONS
+    supports_jit_compile = False  # decoding writes a TensorArray without a maximum size
 
     def build(self, hparams: Seq2SeqHParams, data: DataSpec) -> keras.Model:
         hp = hparams

@@ -23,8 +23,11 @@ downloaded here (no network), so the content loss is pixel MSE only.
 (SRResNet), the comparison the benchmark makes. ``pretrain_epochs`` of
 content loss come first, as SRGAN starts from a trained SRResNet.
 
-As for the GANs in ``models/gan.py``, the two-optimizer ``train_step`` is
-written for the TensorFlow backend; the networks and losses are backend-neutral.
+As for the GANs in ``models/gan.py``, the two-optimizer step
+(:meth:`SuperResolutionGan.train_batch`) is written once on
+:class:`models.common.MultiOptimizerModel`, whose ``gradient_step`` is the one
+backend-specific part (TensorFlow and JAX); the networks and losses are
+backend-neutral.
 
 Serving signature ``upscale``: ``image`` (float32 ``(batch, h, w, 3)`` in
 [0, 1], any ``h`` and ``w``) in, ``image`` (``(batch, h * factor, w *
@@ -53,7 +56,7 @@ from keras import ops
 
 from models import registry
 from models.base import SUPER_RESOLUTION, UPSCALE, DataSpec, FeatureInfo, ModelFamily, Signature  # noqa: F401
-from models.common import check_choice, make_optimizer
+from models.common import MultiOptimizerModel, check_choice, make_optimizer
 from models.features import feature_shape
 from models.features import super_resolution as sr
 from models.hparams import HParams, check_positive_int
@@ -122,7 +125,7 @@ def sr_discriminator(shape: Sequence[int], filters: Sequence[int] = (32, 64), de
     return keras.Sequential(layers, name=name)
 
 
-class SuperResolutionGan(keras.Model):
+class SuperResolutionGan(MultiOptimizerModel):
     """Generator and discriminator of SRGAN trained with two optimizers (see the module docstring).
 
     Args:
@@ -156,8 +159,10 @@ class SuperResolutionGan(keras.Model):
 
     def compile(self, d_optimizer: keras.optimizers.Optimizer, g_optimizer: keras.optimizers.Optimizer,
                 **kwargs: Any) -> None:
-        super().compile(**kwargs)
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        super().compile(optimizers={"d_optimizer": d_optimizer, "g_optimizer": g_optimizer}, **kwargs)
+
+    def optimizer_variables(self) -> dict[str, list[Any]]:
+        return {"d_optimizer": self.discriminator.trainable_weights, "g_optimizer": self.generator.trainable_weights}
 
     def upscale(self, low_res: Any, training: bool | None = None) -> Any:
         """The image at ``factor`` x (unclipped: the losses see what the generator makes)."""
@@ -188,23 +193,15 @@ class SuperResolutionGan(keras.Model):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def train_step(self, data: Any) -> dict[str, Any]:
-        if keras.backend.backend() != "tensorflow":
-            raise NotImplementedError(f"the SRGAN train_step supports the 'tensorflow' backend; "
-                                      f"got {keras.backend.backend()!r}")
-        import tensorflow as tf  # the only backend-specific part: two tapes, two optimizers
-
+    def train_batch(self, data: Any) -> dict[str, Any]:
         high, low = self._batch(data)
         d_loss = ops.zeros(())
         if self.adversarial:
             fake = self.upscale(low, training=True)
-            with tf.GradientTape() as tape:
-                d_loss = self.discriminator_loss(self.discriminator(high, training=True),
-                                                 self.discriminator(fake, training=True))
-            weights = self.discriminator.trainable_weights
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights))
+            d_loss = self.gradient_step("d_optimizer", lambda: self.discriminator_loss(
+                self.discriminator(high, training=True), self.discriminator(fake, training=True)))
 
-        with tf.GradientTape() as tape:
+        def generator_loss() -> tuple[Any, tuple[Any, Any]]:
             fake = self.upscale(low, training=True)
             content = self.content_loss(high, fake)
             adversarial = ops.zeros(())
@@ -212,11 +209,12 @@ class SuperResolutionGan(keras.Model):
             if self.adversarial:
                 adversarial = _bce_with_logits(self.discriminator(fake, training=True), 1.0)
                 loss = content + self.adversarial_scale * self.adversarial_weight * adversarial
-        weights = self.generator.trainable_weights
-        self.g_optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+            return loss, (content, adversarial)
+
+        _, (content, adversarial) = self.gradient_step("g_optimizer", generator_loss, has_aux=True)
         return self._result(content, adversarial, d_loss)
 
-    def test_step(self, data: Any) -> dict[str, Any]:
+    def test_batch(self, data: Any) -> dict[str, Any]:
         high, low = self._batch(data)
         fake = self.upscale(low, training=False)
         adversarial = d_loss = ops.zeros(())
@@ -290,6 +288,7 @@ class Srgan(ModelFamily):
     task = SUPER_RESOLUTION
     main_signature = "upscale"
     signature_roles = types.MappingProxyType({"upscale": UPSCALE})
+    supports_jit_compile = False  # its bicubic skip: XLA on CPU has no ResizeBicubic
 
     def shapes(self, hparams: SrganHParams, data: DataSpec) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The high- and low-resolution patch shapes, checked against the factor."""
@@ -310,6 +309,7 @@ class Srgan(ModelFamily):
         model = SuperResolutionGan(generator, discriminator, hparams.factor, hparams.adversarial_weight,
                                    hparams.real_label, hparams.high_res_key, hparams.low_res_key, name=self.name)
         model.discriminator(model.upscale(ops.zeros((1, *low))))
+        model.built = True  # its networks' weights exist (else fit under JAX builds it by a call on a batch)
         d_rate, g_rate = hparams.rates()
         model.compile(d_optimizer=make_optimizer(hparams, d_rate, beta_1=hparams.beta_1),
                       g_optimizer=make_optimizer(hparams, g_rate, beta_1=hparams.beta_1))

@@ -73,6 +73,7 @@ class RecursiveNNHParams(HParams):
 class RecursiveNN(ClassifierFamily):
     name = "recursive_nn"
     hparams_cls = RecursiveNNHParams
+    supports_jit_compile = False  # a TensorArray in a data-dependent while loop: XLA needs a fixed size
 
     def input_features(self, hparams: RecursiveNNHParams) -> tuple[str, ...]:
         return tree.INPUTS

@@ -61,6 +61,10 @@ class PipelineConfig:
             ``base_model``; the family finds its Keras file in
             ``DataSpec.extras[models.base.BASE_MODEL]``). The two stages are
             cached separately, so editing this stage never re-runs pretraining.
+        distribution: the Trainer's ``tf.distribute`` strategy, one of
+            ``components.trainer.distribute.STRATEGIES`` (``none``, ``mirrored``:
+            every GPU of the machine, ``multi_worker``: from ``TF_CONFIG``);
+            ``None`` leaves it to ``ZOO_DISTRIBUTION`` (default ``none``).
     """
 
     name: str
@@ -78,6 +82,14 @@ class PipelineConfig:
     serving_model_name: str | None = None
     seed: int = 0
     pretraining: PipelineConfig | None = None
+    distribution: str | None = None
+
+    def __post_init__(self) -> None:
+        from components.trainer.distribute import STRATEGIES  # stdlib only: no TensorFlow imported
+
+        if self.distribution is not None and self.distribution not in STRATEGIES:
+            raise ValueError(f"pipeline '{self.name}': distribution must be one of {', '.join(STRATEGIES)} "
+                             f"(or None for $ZOO_DISTRIBUTION), got {self.distribution!r}")
 
     @property
     def model_name(self) -> str:

@@ -29,6 +29,7 @@ IMAGE = DataSpec({"image": FeatureInfo((8, 8, 1), "float32")}, "label", 10)
     ("seed", "7", "seed must be an integer"),
     ("precision", "float16", "precision must be one of"),
     ("clipnorm", -1.0, "clipnorm must be a finite number > 0"),
+    ("jit_compile", "yes", "jit_compile must be true or false"),
 ])
 def test_shared_hyperparameters_are_checked(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -164,3 +165,14 @@ def test_cosine_schedule_of_a_single_optimizer_logs_learning_rate() -> None:
     history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0,
                         callbacks=[CosineDecay(2, {"learning_rate": (None, 0.1)})]).history
     np.testing.assert_allclose(history["learning_rate"], [0.1, 0.05], rtol=1e-6)
+
+
+def test_families_xla_cannot_compile_refuse_jit_compile_in_one_line() -> None:
+    """recursive_nn and seq2seq (TensorArrays of data-dependent size) and srgan (bicubic resize on CPU)
+    fail inside XLA at their first step: they are refused when their hyperparameters are made."""
+    for name in ("recursive_nn", "seq2seq", "srgan"):
+        family = registry.get(name)
+        with pytest.raises(ValueError, match=f"model '{name}' cannot train with jit_compile=True"):
+            family.hparams({"jit_compile": True})
+        assert family.hparams({}).jit_compile is False
+    assert registry.get("cnn").hparams({"jit_compile": True}).jit_compile is True
