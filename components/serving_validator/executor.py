@@ -59,12 +59,14 @@ def _compare(name: str, got: Any, want: np.ndarray, rtol: float, where: str) -> 
 
 
 def validate_model(model_dir: str, records: list[bytes], signature_name: str = "serving_default",
-                   rtol: float = 1e-4) -> dict[str, int]:
+                   rtol: float = 1e-4, loaded: Any = None) -> dict[str, int]:
     """Serves ``model_dir`` on free loopback ports and checks REST and gRPC answers.
 
+    ``loaded``: the same model already loaded in process (``tf.saved_model.load``), whose
+    answers the served ones must equal; loaded from ``model_dir`` when not given.
     Raises ValidationError on the first failed check; returns request counts.
     """
-    loaded = tf.saved_model.load(model_dir)
+    loaded = tf.saved_model.load(model_dir) if loaded is None else loaded
     if signature_name not in loaded.signatures:
         raise ValidationError(f"signature '{signature_name}' not in {sorted(loaded.signatures)}")
     fn = loaded.signatures[signature_name]
@@ -145,9 +147,11 @@ class Executor(base_executor.BaseExecutor):
             records = read_split(examples.uri, exec_properties.get("split") or "eval",
                                  int(exec_properties.get("num_examples") or 8))
             model_dir = serving_model_dir(model.uri)
+            loaded = tf.saved_model.load(model_dir)  # once: the warmup requests and the in-process answers
             if make_warmup:  # the served check then also replays the warmup records, as TF Serving will
-                model_dir = write_warmup_model(model_dir, stamped, records, signature_name)
-            counts = validate_model(model_dir, records, signature_name, float(exec_properties.get("rtol") or 1e-4))
+                model_dir = write_warmup_model(model_dir, stamped, records, signature_name, loaded)
+            counts = validate_model(model_dir, records, signature_name, float(exec_properties.get("rtol") or 1e-4),
+                                    loaded)
         except Exception as e:  # any failure means: do not push
             _LOG.error("Model failed serving validation: %s", e)
             shutil.rmtree(stamped, ignore_errors=True)
@@ -164,15 +168,16 @@ def stamped_model_path(blessing_uri: str) -> str:
     return os.path.join(blessing_uri, STAMPED_MODEL_DIR)
 
 
-def write_warmup_model(model_dir: str, out_dir: str, records: list[bytes], signature_name: str) -> str:
+def write_warmup_model(model_dir: str, out_dir: str, records: list[bytes], signature_name: str,
+                       loaded: Any = None) -> str:
     """Copies ``model_dir`` to ``out_dir`` with TF Serving warmup records built from ``records``.
 
     One ``PredictionLog`` (a PredictRequest of one eval example, or of the
     signature's tensors for a model without an examples input) per record, in
     ``assets.extra/tf_serving_warmup_requests``, as TFX's InfraValidator writes
-    them with ``make_warmup``. Returns ``out_dir``.
+    them with ``make_warmup``. ``loaded``: ``model_dir`` already loaded in process. Returns ``out_dir``.
     """
-    loaded = tf.saved_model.load(model_dir)
+    loaded = tf.saved_model.load(model_dir) if loaded is None else loaded
     if signature_name not in loaded.signatures:
         raise ValidationError(f"signature '{signature_name}' not in {sorted(loaded.signatures)}")
     requests = request_inputs(loaded.signatures[signature_name], records)

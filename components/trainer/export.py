@@ -66,14 +66,30 @@ def _named_function(fn: Any, specs: Mapping[str, tf.TensorSpec]) -> tf.types.exp
     return tf.function(call, input_signature=[specs[n] for n in names], autograph=False).get_concrete_function()
 
 
+def _save(module: tf.Module, model: Any, export_dir: str, signatures: Mapping[str, Any]) -> None:
+    """Saves ``module`` (the model's variables and the Transform's resources); when a signature
+    captures a resource that only the Keras model tracks, saves again with the model tracked."""
+    try:
+        tf.saved_model.save(module, export_dir, signatures=signatures)
+    except AssertionError as error:  # TensorFlow's "references an 'untracked' resource"
+        if "untracked" not in str(error):
+            raise
+        module.model = model
+        tf.saved_model.save(module, export_dir, signatures=signatures)
+
+
 def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: DataSpec,
                          tft_output: tft.TFTransformOutput, export_dir: str) -> list[str]:
     """Writes the SavedModel to ``export_dir``; returns the signature names."""
     module = tf.Module()
-    module.model = model
     # Track the Keras 3 variables' tf.Variables explicitly: otherwise they are
     # only captured by the signature functions, and TF1-style loaders (TF
-    # Serving's C++ loader among them) find no restore op for them.
+    # Serving's C++ loader among them) find no restore op for them. Only these:
+    # the Keras model itself is not tracked, so its optimizer's slots, metric
+    # trackers and layer objects stay out of the serving model (for the digits
+    # CNN: 0.5 s instead of 1.3 s of CPU, 0.47 MB instead of 1.65 MB). A model
+    # whose signatures capture another resource of its own (a lookup table in a
+    # layer) is tracked whole (:func:`_save`).
     module.model_variables = [v.value for v in model.variables]
     transform = tft_output.transform_features_layer()
     # Track what the Transform graph needs (its tables and assets), as TFT's layer
@@ -111,7 +127,7 @@ def export_serving_model(model: Any, family: ModelFamily, hparams: Any, data: Da
     if family.main_signature not in signatures:
         raise ValueError(f"family '{family.name}' has no signature '{family.main_signature}'")
     signatures["serving_default"] = signatures[family.main_signature]
-    tf.saved_model.save(module, export_dir, signatures=signatures)
+    _save(module, model, export_dir, signatures)
     names = set(signatures)
     if family.task == CLASSIFICATION:
         # TF Serving's Classify API reads classify-method signatures on tf.Examples.

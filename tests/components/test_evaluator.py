@@ -171,3 +171,23 @@ def test_tfma_runs_once_when_the_baseline_is_the_candidate(monkeypatch):
         with pytest.raises(Stop):
             component.Executor().Do({"examples": [], "model": [candidate], "baseline_model": [baseline]}, {}, {})
         assert seen.pop() == want
+
+
+# ------------------------------------------------------- the executor's Beam setup
+
+def test_the_default_beam_args_spare_the_evaluator_tfxs_ephemeral_package(monkeypatch):
+    """A Beam executor packages TFX for remote workers (a copy of its install and ``setup.py sdist``)
+    unless its Beam args name a dependency; the in-process default does, so nothing is built."""
+    from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
+    from tfx.utils import dependency_utils
+
+    from orchestration.beam import check_beam_args
+    from pipelines.runner import DEFAULT_BEAM_ARGS
+
+    built = []
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", lambda: built.append(1) or "/tmp/tfx.tar.gz")
+    executor = component.Executor(BaseBeamExecutor.Context(beam_pipeline_args=list(DEFAULT_BEAM_ARGS)))
+    assert not built and not [a for a in executor._beam_pipeline_args if a.startswith("--extra_package")]
+    assert check_beam_args(DEFAULT_BEAM_ARGS) == list(DEFAULT_BEAM_ARGS)  # still the in-process DirectRunner
+    component.Executor(BaseBeamExecutor.Context(beam_pipeline_args=["--direct_running_mode=in_memory"]))
+    assert built  # without it, TFX packages itself

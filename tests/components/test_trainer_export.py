@@ -105,3 +105,49 @@ def test_served_outputs_equal_the_eager_model(transformed, tmp_path, name, overr
         z = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
         np.testing.assert_allclose(loaded.signatures["decode"](z=tf.constant(z))["image"].numpy(),
                                    keras.ops.convert_to_numpy(model.decode(z)), atol=ATOL)
+
+
+def test_the_serving_model_holds_the_models_variables_not_its_optimizer(transformed, tmp_path) -> None:
+    """The Keras model is not tracked whole: its optimizer slots and trackers stay out of the SavedModel."""
+    _, columns, output = transformed
+    family = registry.get("cnn")
+    data = data_spec(output, contract.LABEL, 10)
+    hp = family.hparams({"filters": (4,), "dense_units": 8, "epochs": 1, "batch_size": 8, "seed": 0})
+    model = family.build(hp, data)
+    dataset = tf.data.Dataset.from_tensor_slices(({contract.IMAGE: columns[contract.IMAGE]}, columns[contract.LABEL]))
+    family.train(model, hp, dataset.batch(8), None)
+    assert model.optimizer.variables  # trained: Adam has its slots
+    export_serving_model(model, family, hp, data, output, str(tmp_path / "export"))
+    saved = [name for name, _ in tf.train.list_variables(str(tmp_path / "export" / "variables" / "variables"))]
+    assert not [name for name in saved if "optimizer" in name], saved
+    held = [name for name in saved if name.startswith("model_variables/")]
+    assert len(held) == len(model.variables)
+
+
+class _TableLookup(keras.layers.Layer):
+    """A layer with a resource of its own besides variables: a lookup table."""
+
+    def __init__(self) -> None:
+        super().__init__(name="table_lookup")
+        self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant([1, 2], tf.int64), tf.constant([10.0, 20.0])), default_value=-1.0)
+
+    def call(self, ids: tf.Tensor) -> tf.Tensor:
+        return self.table.lookup(ids)
+
+
+def test_a_model_with_its_own_resources_is_saved_whole(tmp_path) -> None:
+    """A signature that captures a table only the Keras layer tracks still exports (the model is tracked)."""
+    from components.trainer.export import _save
+
+    layer = _TableLookup()
+    module = tf.Module()
+    module.model_variables = []
+    signature = tf.function(lambda ids: {"values": layer(ids)},
+                            input_signature=[tf.TensorSpec([None], tf.int64, name="ids")]).get_concrete_function()
+    with pytest.raises(AssertionError, match="untracked"):  # what the variables alone give
+        tf.saved_model.save(module, str(tmp_path / "variables_only"), signatures={"serving_default": signature})
+    _save(module, layer, str(tmp_path / "export"), {"serving_default": signature})
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    values = loaded.signatures["serving_default"](ids=tf.constant([2, 1, 7], tf.int64))["values"].numpy()
+    np.testing.assert_array_equal(values, [20.0, 10.0, -1.0])
