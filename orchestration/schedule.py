@@ -17,8 +17,12 @@ subprocess (a killed run resumes from TFX's cache next time; a run whose
 inputs did not change takes the no-op path and pushes nothing), under a lock
 per pipeline (an overlapping firing is skipped and recorded) and a time limit
 (the run's process group is killed, recorded as ``timeout``). Every firing is
-one line of ``<output>/runs/<pipeline>.scheduled.jsonl``, beside the no-op
-records, which ``zoo runs`` shows with ML Metadata's runs.
+one ``zoo.ScheduledFiring`` execution in ML Metadata (``pipelines/metadata.py``),
+in the pipeline's context beside TFX's runs and the no-op runs, so ``zoo runs``
+shows them all from one store: ``<output>/metadata.sqlite``, or MySQL
+(``--metadata-mysql`` / ``ZOO_METADATA_MYSQL``, which the runs inherit). A store
+that cannot take the record gets it as a line of the older
+``<output>/runs/<pipeline>.scheduled.jsonl``, still read.
 
 >>> entry = parse_schedule({"run": [{"pipeline": "digits", "cron": "*/5 * * * *"}]}, "s.json", ["digits"]).entries[0]
 >>> entry.pipeline, entry.cron, entry.timeout_s, entry.missed
@@ -252,15 +256,29 @@ def zoo_command(entry: Entry, output: str) -> list[str]:
 
 
 def firings_path(output: str, pipeline: str) -> str:
+    """Where firings were recorded before ML Metadata held them (still read; written when the store fails)."""
     return os.path.join(output, "runs", f"{pipeline}.scheduled.jsonl")
 
 
-def record_firing(output: str, record: dict[str, Any]) -> None:
-    """Appends one firing to ``<output>/runs/<pipeline>.scheduled.jsonl`` (one ``write`` per line)."""
-    path = firings_path(output, record["pipeline"])
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
+def record_firing(output: str, record: dict[str, Any], mysql: str | None = None) -> str | None:
+    """Records one firing as a ``zoo.ScheduledFiring`` execution in the output's ML Metadata store
+    (MySQL when ``mysql`` or ``ZOO_METADATA_MYSQL`` names one). Nothing is lost when the store cannot
+    take it: the firing is appended to ``<output>/runs/<pipeline>.scheduled.jsonl`` instead, and the
+    store's error line is returned (``None`` when recorded in ML Metadata)."""
+    from pipelines.metadata import SCHEDULED_FIRING, MetadataStoreError, output_config, record_execution
+
+    try:
+        config = output_config(output, mysql)
+        if config.HasField("sqlite"):
+            os.makedirs(output, exist_ok=True)
+        record_execution(config, SCHEDULED_FIRING, record)
+        return None
+    except MetadataStoreError as error:
+        path = firings_path(output, record["pipeline"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        return f"{error} (recorded in {path})"
 
 
 def outcome_of(exit_code: int, printed: str) -> tuple[str, str, str | None]:
@@ -322,8 +340,9 @@ def stop_running() -> int:
 
 
 def fire(entry: Entry, output: str, scheduled_for: float, trigger: str = "schedule",
-         command: Callable[[Entry, str], list[str]] = zoo_command) -> dict[str, Any]:
-    """Runs one firing of ``entry`` (unless a run of its pipeline holds the lock) and records it."""
+         command: Callable[[Entry, str], list[str]] = zoo_command, mysql: str | None = None) -> dict[str, Any]:
+    """Runs one firing of ``entry`` (unless a run of its pipeline holds the lock) and records it
+    (in MySQL when ``mysql`` names one: the run records there too)."""
     started = time.time()
     record: dict[str, Any] = {"pipeline": entry.pipeline, "cron": entry.cron, "trigger": trigger,
                               "scheduled_for": scheduled_for, "started": started, "run_id": None,
@@ -332,13 +351,18 @@ def fire(entry: Entry, output: str, scheduled_for: float, trigger: str = "schedu
     if not lock.acquire():
         record.update(outcome="skipped", seconds=time.time() - started,
                       reason=f"the previous run is still in progress (pid {lock.holder()})")
-        record_firing(output, record)
+        failed = record_firing(output, record, mysql)
+        if failed:
+            print(f"warning: {failed}", file=sys.stderr)
         return record
     try:
         log = os.path.join(output, "logs", entry.pipeline,
                            time.strftime("%Y%m%d-%H%M%S", time.localtime(started)) + ".schedule.log")
         os.makedirs(os.path.dirname(log), exist_ok=True)
         env = {**os.environ, "ZOO_TRIGGER": trigger}
+        if mysql:
+            from pipelines.metadata import MYSQL_ENV
+            env[MYSQL_ENV] = mysql
         with open(log, "w") as out:
             process = subprocess.Popen(command(entry, output), stdout=out, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=True, env=env)
@@ -365,7 +389,9 @@ def fire(entry: Entry, output: str, scheduled_for: float, trigger: str = "schedu
                       seconds=time.time() - started)
     finally:
         lock.release()
-    record_firing(output, record)
+    failed = record_firing(output, record, mysql)
+    if failed:
+        print(f"warning: {failed}", file=sys.stderr)
     return record
 
 
@@ -390,8 +416,9 @@ class Scheduler:
 
     def __init__(self, schedule: Schedule, output: str | None = None,
                  command: Callable[[Entry, str], list[str]] = zoo_command,
-                 echo: Callable[[str], None] = print) -> None:
+                 echo: Callable[[str], None] = print, mysql: str | None = None) -> None:
         self.schedule = schedule
+        self.mysql = mysql
         self.output = os.path.abspath(output or schedule.output)
         self.command = command
         self.echo = echo
@@ -444,7 +471,9 @@ class Scheduler:
                                     f"{_when(missed[0])} while no scheduler ran (missed-run policy: "
                                     f"{entry.missed})",
                           "run_id": None, "exit_code": None, "log": None}
-                record_firing(self.output, record)
+                failed = record_firing(self.output, record, self.mysql)
+                if failed:
+                    self.echo(f"warning: {failed}")
                 self.echo(describe(record))
             state[entry.pipeline] = due[-1]
         self._save(state)
@@ -458,7 +487,7 @@ class Scheduler:
 
     def _fire(self, entry: Entry, at: float, trigger: str) -> None:
         try:
-            self.echo(describe(fire(entry, self.output, at, trigger, self.command)))
+            self.echo(describe(fire(entry, self.output, at, trigger, self.command, self.mysql)))
         except Exception as error:  # a scheduler outlives any one firing
             self.echo(f"error: firing of '{entry.pipeline}' failed: {type(error).__name__}: {error}")
 
@@ -606,15 +635,30 @@ def systemd_units(schedule: Schedule, workdir: str, zoo: str) -> dict[str, str]:
     return units
 
 
-def run_once(schedule: Schedule, pipeline: str, output: str | None = None) -> dict[str, Any]:
+def run_once(schedule: Schedule, pipeline: str, output: str | None = None,
+             mysql: str | None = None) -> dict[str, Any]:
     """One firing now, as cron or a systemd timer triggers it."""
     entry = schedule.entry(pipeline)
-    return fire(entry, os.path.abspath(output or schedule.output), time.time(), "schedule")
+    return fire(entry, os.path.abspath(output or schedule.output), time.time(), "schedule", mysql=mysql)
+
+
+def check_store(output: str, mysql: str | None = None) -> None:
+    """The ML Metadata store the firings and their runs record into can be opened; a one-line
+    :class:`ScheduleError` (``ML Metadata's MySQL ... is unreachable: ...``) otherwise."""
+    from pipelines.metadata import MetadataStoreError, check_reachable, output_config
+
+    try:
+        config = output_config(output, mysql)
+        if config.HasField("sqlite"):
+            os.makedirs(output, exist_ok=True)
+        check_reachable(config)
+    except MetadataStoreError as error:
+        raise ScheduleError(str(error)) from None
 
 
 def main(path: str, output: str | None = None, once: str | None = None, emit: str | None = None,
          check: bool = False, stop_after: float | None = None, zoo: str | None = None,
-         workdir: str | None = None, echo: Callable[[str], None] = print) -> int:
+         workdir: str | None = None, echo: Callable[[str], None] = print, mysql: str | None = None) -> int:
     """What ``zoo schedule`` does; returns its exit code (raises :class:`ScheduleError` on bad input)."""
     schedule = load_schedule(path)
     if output:
@@ -633,11 +677,12 @@ def main(path: str, output: str | None = None, once: str | None = None, emit: st
         for name, text in systemd_units(schedule, workdir, zoo).items():
             echo(f"# ---- {name}\n{text}")
         return 0
+    check_store(schedule.output, mysql)
     if once:
-        record = run_once(schedule, once)
+        record = run_once(schedule, once, mysql=mysql)
         echo(describe(record))
         return {"pushed": 0, "same model": 0, "no-op": 0, "skipped": 0, "not blessed": 3}.get(record["outcome"], 1)
-    Scheduler(schedule, echo=echo).run(stop_after=stop_after)
+    Scheduler(schedule, echo=echo, mysql=mysql).run(stop_after=stop_after)
     return 0
 
 

@@ -95,6 +95,8 @@ def _stage(config: PipelineConfig, pipeline_root: str, serving_dir: str, stage: 
             "num_classes": config.num_classes, "seed": config.seed,
             # A stage whose model starts another's Trainer also saves it as a Keras file.
             "save_keras": stage is not None,
+            # The tf.distribute strategy (components/trainer/distribute.py), only when the config names one.
+            **({"distribution": config.distribution} if config.distribution else {}),
             "code_fingerprint": code_fingerprint(
                 [callable_module(TRAINER_RUN_FN), type(family).__module__]),
         }).with_id(node_id(nodes.TRAINER))

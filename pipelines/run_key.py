@@ -159,11 +159,16 @@ class Success:
 
 
 class RunHistory:
-    """``<output>/runs/<pipeline>.json`` (last success) and ``<pipeline>.skipped.jsonl``
-    (runs that found nothing to do). Plain files: ``zoo runs`` reads them with MLMD's runs."""
+    """``<output>/runs/<pipeline>.json`` (the last success, a plain file) and the runs that found nothing
+    to do: ``zoo.SkippedRun`` executions in ML Metadata (``pipelines.metadata``), so ``zoo runs`` reads
+    them from the store that holds TFX's runs. ``metadata`` is that store (a ``ConnectionConfig`` or a
+    SQLite path; default ``metadata.sqlite`` beside ``folder``). Skipped runs that older outputs kept in
+    ``<pipeline>.skipped.jsonl`` are still read."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, metadata: Any = None) -> None:
         self.folder = folder
+        self.metadata = metadata if metadata is not None else os.path.join(
+            os.path.dirname(os.path.abspath(folder)), "metadata.sqlite")
 
     def _path(self, pipeline: str, suffix: str) -> str:
         return os.path.join(self.folder, pipeline + suffix)
@@ -185,21 +190,27 @@ class RunHistory:
         os.replace(tmp, self._path(pipeline, ".json"))
 
     def record_skip(self, pipeline: str, started: float, seconds: float, success: Success) -> None:
-        os.makedirs(self.folder, exist_ok=True)
-        with open(self._path(pipeline, ".skipped.jsonl"), "a") as f:
-            f.write(json.dumps({"pipeline": pipeline, "started": started, "seconds": seconds,
-                                "same_as": success.run_id, "served_version": success.served_version}) + "\n")
+        """One ``zoo.SkippedRun`` execution in the pipeline's ML Metadata context (a line of
+        ``<pipeline>.skipped.jsonl`` when the store cannot take it: nothing is lost)."""
+        from pipelines.metadata import SKIPPED_RUN, MetadataStoreError, record_execution
+
+        record = {"pipeline": pipeline, "started": started, "seconds": seconds, "same_as": success.run_id,
+                  "served_version": success.served_version}
+        if isinstance(self.metadata, str):
+            os.makedirs(os.path.dirname(self.metadata) or ".", exist_ok=True)
+        try:
+            record_execution(self.metadata, SKIPPED_RUN, {**record, "outcome": "no-op"})
+        except MetadataStoreError:
+            os.makedirs(self.folder, exist_ok=True)
+            with open(self._path(pipeline, ".skipped.jsonl"), "a") as f:
+                f.write(json.dumps(record) + "\n")
 
     def skipped(self, pipeline: str | None = None) -> list[dict[str, Any]]:
-        """Skipped runs, oldest first, of one pipeline or all."""
-        if not os.path.isdir(self.folder):
-            return []
-        rows = []
-        for file in sorted(os.listdir(self.folder)):
-            if not file.endswith(".skipped.jsonl") or (pipeline and file != pipeline + ".skipped.jsonl"):
-                continue
-            with open(os.path.join(self.folder, file)) as f:
-                rows += [json.loads(line) for line in f if line.strip()]
+        """Skipped runs, oldest first, of one pipeline or all (ML Metadata's and older outputs' JSONL)."""
+        from pipelines.metadata import SKIPPED_RUN, load_executions, read_jsonl
+
+        rows = load_executions(self.metadata, SKIPPED_RUN, pipeline) + read_jsonl(self.folder, ".skipped.jsonl",
+                                                                                  pipeline)
         return sorted(rows, key=lambda row: row["started"])
 
 

@@ -23,17 +23,31 @@ from components.trainer import PROGRESS_FD_ENV
 from pipelines.config import PipelineConfig
 
 RUNNERS = ("local", "beam")
-# In-process Beam: the fastest choice for small data on a laptop or a 2-core CI box.
-DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+# In-process Beam: the fastest choice for small data on a laptop or a 2-core CI box. Without a
+# dependency flag every TFX Beam executor packages TFX itself for remote workers (copies its install
+# and runs `setup.py sdist`: 2-6 s and 42 MB left in TMPDIR per Beam component); DirectRunner workers
+# run in this environment and stage nothing, so the project's own setup.py is named (what a remote
+# runner would need, orchestration/beam.py) and TFX skips its package.
+DEFAULT_BEAM_ARGS = ("--direct_running_mode=in_memory", "--direct_num_workers=1",
+                     "--setup_file=" + os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                    "setup.py"))
 
 
 @dataclasses.dataclass(frozen=True)
 class Paths:
     output: str
+    mysql: str | None = None  # ML Metadata in MySQL (else ZOO_METADATA_MYSQL, else SQLite): pipelines/metadata.py
 
     @property
     def metadata(self) -> str:
         return os.path.join(self.output, "metadata.sqlite")
+
+    @property
+    def metadata_config(self):
+        """ML Metadata's ``ConnectionConfig``: MySQL when ``mysql`` or ``ZOO_METADATA_MYSQL`` names one,
+        else the SQLite file ``metadata``."""
+        from pipelines.metadata import connection_config
+        return connection_config(self.metadata, self.mysql)
 
     def pipeline_root(self, name: str) -> str:
         return os.path.join(self.output, "pipelines", name)
@@ -128,17 +142,20 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
     from absl import logging as absl_logging
 
     from pipelines.factory import create_pipeline
+    from pipelines.metadata import HidePassword
 
     os.makedirs(paths.output, exist_ok=True)
     tfds.disable_progress_bar()
     pipeline = create_pipeline(config, paths.pipeline_root(config.name), paths.metadata,
                                paths.serving, beam_args, enable_cache)
+    pipeline.metadata_connection_config = paths.metadata_config
     # The orchestrator logs its progress at INFO: turn that into one line per
     # component, and send every log line to stderr (the run's log file when quiet).
     logger = absl_logging.get_absl_logger()
     absl_logging.set_verbosity(absl_logging.INFO)
     everything = logging.StreamHandler(sys.stderr)
     everything.setLevel(logging.INFO)
+    everything.addFilter(HidePassword(paths.metadata_config))  # TFX logs the store's connection config
     handlers = [_Progress(echo), everything]
     for handler in handlers:
         logger.addHandler(handler)
@@ -155,4 +172,4 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
         for handler in handlers:
             logger.removeHandler(handler)
     from pipelines.runs import load_runs
-    return load_runs(paths.metadata, config.name)[-1].run_id
+    return load_runs(paths.metadata_config, config.name)[-1].run_id

@@ -9,7 +9,6 @@ only, not TFX or TensorFlow, so ``zoo runs`` answers quickly.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Any
 
 from ml_metadata.metadata_store import metadata_store
@@ -97,13 +96,11 @@ def _prop(artifact: metadata_store_pb2.Artifact, key: str) -> Any:
     return getattr(value, value.WhichOneof("value"))
 
 
-def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}: no pipeline has run there yet")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(config)
+def open_store(metadata: str | metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
+    """The store, read-only: a SQLite file's path or a ``ConnectionConfig`` (MySQL, see ``pipelines.metadata``)."""
+    from pipelines.metadata import open_store as open_
+
+    return open_(metadata, read_only=True)
 
 
 def _node_name(store: metadata_store.MetadataStore, execution_id: int) -> str:
@@ -113,9 +110,10 @@ def _node_name(store: metadata_store.MetadataStore, execution_id: int) -> str:
     return "?"
 
 
-def load_runs(metadata_path: str, pipeline: str | None = None) -> list[RunRecord]:
-    """All runs in the store, oldest first; only ``pipeline``'s when given."""
-    store = open_store(metadata_path)
+def load_runs(metadata: str | metadata_store_pb2.ConnectionConfig, pipeline: str | None = None) -> list[RunRecord]:
+    """All runs in the store (a SQLite file's path or a ``ConnectionConfig``), oldest first;
+    only ``pipeline``'s when given."""
+    store = open_store(metadata)
     node_type_ids = {t.id: t.name for t in store.get_context_types()}
     runs = []
     for context in store.get_contexts_by_type("pipeline_run"):
@@ -147,20 +145,18 @@ def load_runs(metadata_path: str, pipeline: str | None = None) -> list[RunRecord
 # ------------------------------------------------------------- scheduled firings
 
 
-def load_firings(runs_folder: str, pipeline: str | None = None) -> list[dict[str, Any]]:
-    """Scheduled firings (``zoo schedule``), oldest first, from ``<runs_folder>/<pipeline>.scheduled.jsonl``:
-    each has ``pipeline``, ``trigger``, ``started``, ``seconds``, ``outcome`` (pushed / same model / no-op /
-    not blessed / failed / timeout / skipped), ``reason`` and, when the run reached ML Metadata, ``run_id``."""
-    import json
+def load_firings(metadata: str | metadata_store_pb2.ConnectionConfig, pipeline: str | None = None,
+                 runs_folder: str | None = None) -> list[dict[str, Any]]:
+    """Scheduled firings (``zoo schedule``), oldest first: the store's ``zoo.ScheduledFiring`` executions
+    (``pipelines.metadata``), and the lines of ``<runs_folder>/<pipeline>.scheduled.jsonl`` that older
+    outputs hold. Each has ``pipeline``, ``trigger``, ``started``, ``seconds``, ``outcome`` (pushed / same
+    model / no-op / not blessed / failed / timeout / skipped), ``reason`` and, when the run reached ML
+    Metadata, ``run_id``."""
+    from pipelines.metadata import SCHEDULED_FIRING, load_executions, read_jsonl
 
-    if not os.path.isdir(runs_folder):
-        return []
-    rows = []
-    for file in sorted(os.listdir(runs_folder)):
-        if not file.endswith(".scheduled.jsonl") or (pipeline and file != pipeline + ".scheduled.jsonl"):
-            continue
-        with open(os.path.join(runs_folder, file)) as f:
-            rows += [json.loads(line) for line in f if line.strip()]
+    rows = load_executions(metadata, SCHEDULED_FIRING, pipeline)
+    if runs_folder:
+        rows += read_jsonl(runs_folder, ".scheduled.jsonl", pipeline)
     return sorted(rows, key=lambda row: row["started"])
 
 

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 
 EXIT_FAILED, EXIT_USAGE, EXIT_NOT_BLESSED = 1, 2, 3
+METADATA_MYSQL_HELP = ("ML Metadata in MySQL, [user[:password]@]host[:port]/database (default: $ZOO_METADATA_MYSQL, "
+                       "else <output>/metadata.sqlite)")
 
 
 class ZooError(Exception):
@@ -72,6 +74,9 @@ def _configured(args: argparse.Namespace):
         hparams["epochs"] = args.epochs
     if hparams:
         config = config.with_overrides(hparams=hparams)
+    if getattr(args, "distribution", None):  # every Trainer of the run, a pretraining stage's too
+        pretraining = config.pretraining and config.pretraining.with_overrides(distribution=args.distribution)
+        config = config.with_overrides(distribution=args.distribution, pretraining=pretraining)
     if args.dataset or args.builder_module:
         name, _, version = (args.dataset or config.dataset.name).partition(":")
         config = config.with_overrides(dataset=dataclasses.replace(
@@ -87,8 +92,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     start = time.time()
     config = _configured(args)
-    paths = Paths(os.path.abspath(args.output))
-    history = RunHistory(paths.runs)
+    paths = Paths(os.path.abspath(args.output), args.metadata_mysql)
+    from pipelines.metadata import MetadataStoreError, check_reachable
+    try:  # before any component runs: an unreachable store is one line
+        os.makedirs(paths.output, exist_ok=True)
+        check_reachable(paths.metadata_config)
+    except MetadataStoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    history = RunHistory(paths.runs, paths.metadata_config)
     key = run_key(config)
     reasons = ["--force" if args.force else "--no-cache"]
     if not (args.force or args.no_cache):
@@ -117,7 +129,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     from pipelines.runs import load_runs
 
-    record = load_runs(paths.metadata, config.name)[-1]
+    record = load_runs(paths.metadata_config, config.name)[-1]
     print(f"run {record.run_id}: {record.status} in {time.time() - start:.1f}s")
     for name, value in sorted(record.metrics.items()):
         print(f"  metric {name} = {value:.4f}")
@@ -142,14 +154,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from pipelines.metadata import MetadataStoreError, check_reachable
     from pipelines.run_key import RunHistory
     from pipelines.runner import Paths
     from pipelines.runs import load_runs
 
-    paths = Paths(os.path.abspath(args.output))
+    paths = Paths(os.path.abspath(args.output), args.metadata_mysql)
     try:
-        runs = load_runs(paths.metadata, args.pipeline)
-    except FileNotFoundError as error:
+        if paths.metadata_config.HasField("mysql"):
+            check_reachable(paths.metadata_config)
+        runs = load_runs(paths.metadata_config, args.pipeline)
+    except (FileNotFoundError, MetadataStoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
     rows = []
@@ -163,11 +178,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
         metrics = " ".join(f"{k}={v:.4f}" for k, v in sorted(run.metrics.items()) if k != "example_count")
         rows.append((run.started, run.pipeline, run.status, run.seconds, f"{ran:3d} {cached:6d}", blessed, pushed,
                      metrics))
-    for skip in RunHistory(paths.runs).skipped(args.pipeline):
+    for skip in RunHistory(paths.runs, paths.metadata_config).skipped(args.pipeline):
         rows.append((skip["started"], skip["pipeline"], "no-op", skip["seconds"], f"{0:3d} {0:6d}", "-",
                      f"same v{skip['served_version']}", f"nothing changed since {skip['same_as']}"))
     from pipelines.runs import firing_of, load_firings
-    firings, shown = load_firings(paths.runs, args.pipeline), set()
+    firings, shown = load_firings(paths.metadata_config, args.pipeline, paths.runs), set()
     for i, (started, pipeline, status, *middle, metrics) in enumerate(rows):  # runs `zoo schedule` started
         firing = firing_of(firings, pipeline, started)
         if firing is not None:
@@ -188,7 +203,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from orchestration.schedule import ScheduleError, main
     try:
         return main(args.file, output=args.output, once=args.once, emit=args.print, check=args.check,
-                    stop_after=args.stop_after, workdir=args.workdir)
+                    stop_after=args.stop_after, workdir=args.workdir, mysql=args.metadata_mysql)
     except ScheduleError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -216,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", choices=registry.names())
     run.add_argument("--runner", choices=("local", "beam"), default="local")
     run.add_argument("--epochs", type=int, help="override the model's epochs")
+    from components.trainer.distribute import STRATEGIES  # multi_worker needs a Trainer process of its own
+    run.add_argument("--distribution", choices=[s for s in STRATEGIES if s != "multi_worker"],
+                     help="the Trainer's tf.distribute strategy (default: the config's, else $ZOO_DISTRIBUTION)")
     run.add_argument("--hparam", action="append", type=_parse_hparam, metavar="NAME=VALUE",
                      help="override a hyperparameter (JSON value), repeatable")
     run.add_argument("--dataset", metavar="NAME[:VERSION]",
@@ -223,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--builder-module", action="append", metavar="MODULE",
                      help="import MODULE first so its local TFDS builders register, repeatable")
     run.add_argument("--output", default="outputs", help="output folder (default: ./outputs)")
+    run.add_argument("--metadata-mysql", metavar="ADDRESS", help=METADATA_MYSQL_HELP)
     run.add_argument("--beam-arg", action="append", metavar="ARG",
                      help="a Beam pipeline argument, repeatable (default: in-process DirectRunner)")
     run.add_argument("--no-cache", action="store_true", help="re-run every component")
@@ -238,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("pipeline", nargs="?", choices=registry.names())
     runs.add_argument("--output", default="outputs")
     runs.add_argument("--last", type=int, default=20)
+    runs.add_argument("--metadata-mysql", metavar="ADDRESS", help=METADATA_MYSQL_HELP)
     runs.set_defaults(func=cmd_runs)
 
     schedule = sub.add_parser("schedule", help="run pipelines on cron schedules (orchestration/README.md)")
@@ -248,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     schedule.add_argument("--check", action="store_true", help="validate and print each pipeline's next firings")
     schedule.add_argument("--workdir", help="working directory of printed crontab/systemd entries (default: .)")
     schedule.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop the foreground scheduler")
+    schedule.add_argument("--metadata-mysql", metavar="ADDRESS", help=METADATA_MYSQL_HELP)
     schedule.set_defaults(func=cmd_schedule)
 
     compile_ = sub.add_parser("compile", add_help=False, prefix_chars="+",  # its own parser reads every argument

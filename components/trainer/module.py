@@ -8,6 +8,7 @@ The pipeline passes ``custom_config``::
      "num_classes": 10,
      "seed": 0,                      # the pipeline's seed: hparams.seed unless hparams set it
      "save_keras": False,            # also save the model as a Keras file (a stage that feeds another)
+     "distribution": "mirrored",     # optional: the tf.distribute strategy (distribute.py)
      "code_fingerprint": "..."}      # only for TFX's cache key (see components/fingerprint.py)
 
 A Trainer given a ``base_model`` (a pretrained model from an upstream stage)
@@ -41,7 +42,7 @@ import models
 from components.figures import Figure, write_figures
 from components.trainer import HISTORY_FILE, keras_model_path
 from components.trainer.data import data_spec, make_dataset
-from components.trainer.distribute import distribution_scope
+from components.trainer.distribute import apply_jit_compile, distribution_scope, start_distribution, sync_worker_state
 from components.trainer.export import export_serving_model
 from components.trainer.progress import EpochProgress, progress_stream
 from models.base import BASE_MODEL
@@ -116,6 +117,7 @@ def training_callbacks(model_run_dir: str) -> list[keras.callbacks.Callback]:
 
 def run_fn(fn_args: FnArgs) -> None:
     config = fn_args.custom_config or {}
+    fn_args = start_distribution(fn_args, config)  # multi_worker: strategy first, only the chief writes outputs
     family = models.get(config["model"])
     hparams = hparams_for(family, config)
     keras.utils.set_random_seed(hparams.seed)
@@ -136,10 +138,11 @@ def run_fn(fn_args: FnArgs) -> None:
                            data.label_key, hparams.batch_size, shuffle=False, seed=hparams.seed)
 
     clock.lap("data")
-    with distribution_scope(config):  # custom_config["distribution"] or ZOO_DISTRIBUTION (distribute.py)
-        model = family.build(hparams, data)
+    with distribution_scope(config) as strategy:  # custom_config["distribution"] or ZOO_DISTRIBUTION (distribute.py)
+        model = apply_jit_compile(family.build(hparams, data), hparams, family.name)  # hparams.jit_compile: XLA
         clock.lap("build")
         history = family.train(model, hparams, train_ds, eval_ds, training_callbacks(fn_args.model_run_dir))
+        sync_worker_state(model, strategy)  # multi_worker: every worker's BatchNorm statistics averaged
     clock.lap("train")
 
     signatures = export_serving_model(model, family, hparams, data, tft_output,

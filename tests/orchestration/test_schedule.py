@@ -105,8 +105,8 @@ def test_cli_reports_a_bad_schedule_in_one_line(tmp_path):
 def test_a_firing_records_why_its_run_ended(tmp_path, script, code, outcome, reason):
     record = sched.fire(_entry(), str(tmp_path), 100.0, command=_fake(script))
     assert (record["outcome"], record["reason"], record["exit_code"]) == (outcome, reason, code)
-    (stored,) = load_firings(str(tmp_path / "runs"), "digits")
-    assert stored == record
+    (stored,) = load_firings(str(tmp_path / "metadata.sqlite"), "digits")
+    assert stored == pytest.approx(record, abs=1e-4)  # ML Metadata keeps times to the microsecond
     assert os.path.isfile(record["log"]) and stored["scheduled_for"] == 100.0
 
 
@@ -145,7 +145,7 @@ def test_an_overlapping_firing_is_skipped_and_recorded(tmp_path):
     assert record["outcome"] == "skipped"
     assert record["reason"] == f"the previous run is still in progress (pid {os.getpid()})"
     assert record["log"] is None
-    assert load_firings(str(tmp_path / "runs"))[0]["outcome"] == "skipped"
+    assert load_firings(str(tmp_path / "metadata.sqlite"))[0]["outcome"] == "skipped"
 
 
 # --------------------------------------------------------------- missed firings
@@ -167,14 +167,14 @@ def test_first_start_misses_nothing_then_fires_on_time(tmp_path, missed):
     assert scheduler.due(T0 + 20) == []
     (fired,) = scheduler.due(T0 + HOUR + 5)
     assert fired[1:] == (T0 + HOUR, "schedule")
-    assert load_firings(str(tmp_path / "runs")) == []
+    assert load_firings(str(tmp_path / "metadata.sqlite")) == []
 
 
 def test_missed_firings_are_skipped_and_recorded_under_skip(tmp_path):
     scheduler = _scheduler(tmp_path, "skip")
     scheduler.due(T0 + 10)
     assert scheduler.due(T0 + 3 * HOUR + 600) == []  # 3 firings missed, none on time
-    (record,) = load_firings(str(tmp_path / "runs"))
+    (record,) = load_firings(str(tmp_path / "metadata.sqlite"))
     assert record["outcome"] == "skipped" and record["trigger"] == "missed"
     assert record["reason"].startswith("missed 3 firing(s) from ") and "policy: skip" in record["reason"]
     (fired,) = scheduler.due(T0 + 4 * HOUR + 1)  # and the schedule goes on
@@ -186,7 +186,7 @@ def test_missed_firings_run_once_under_run_once(tmp_path):
     scheduler.due(T0 + 10)
     (fired,) = scheduler.due(T0 + 3 * HOUR + 600)
     assert fired[1:] == (T0 + 3 * HOUR, "missed")
-    assert load_firings(str(tmp_path / "runs")) == []
+    assert load_firings(str(tmp_path / "metadata.sqlite")) == []
     assert scheduler.due(T0 + 3 * HOUR + 700) == []  # once, not three times
 
 
@@ -198,7 +198,7 @@ def test_foreground_scheduler_fires_and_skips_overlaps(tmp_path):
     slow = "import time; print('run r: succeeded'); time.sleep(3); print('PUSHED version 1 to /s/1')"
     lines = []
     sched.Scheduler(schedule, command=_fake(slow), echo=lines.append).run(stop_after=7)
-    outcomes = [f["outcome"] for f in load_firings(str(tmp_path / "runs"))]
+    outcomes = [f["outcome"] for f in load_firings(str(tmp_path / "metadata.sqlite"))]
     assert "pushed" in outcomes and "skipped" in outcomes, outcomes
     assert lines[0].startswith(f"scheduler (pid {os.getpid()}) on {tmp_path}: digits '* * * * * */2'")
     assert any(": skipped in " in line and "still in progress" in line for line in lines)
@@ -307,6 +307,46 @@ def test_zoo_runs_shows_scheduled_runs_and_why_they_ended(tmp_path, capsys):
     assert " no-op " in scheduled_noop and "[schedule] nothing changed since r9" in scheduled_noop
     assert " no-op " in manual_noop and "[schedule]" not in manual_noop
     assert " skipped " in skipped and "[schedule] the previous run is still in progress" in skipped
+    assert not os.path.exists(os.path.join(output, "runs", "digits.skipped.jsonl"))  # all in ML Metadata
+    assert not os.path.exists(sched.firings_path(output, "digits"))
+
+
+def test_zoo_runs_still_reads_the_jsonl_records_of_older_outputs(tmp_path, capsys):
+    from zoo.cli import main
+
+    output = str(tmp_path)
+    _empty_store(os.path.join(output, "metadata.sqlite"))
+    os.makedirs(os.path.join(output, "runs"))
+    old = {"pipeline": "digits", "cron": "0 3 * * *", "trigger": "schedule", "scheduled_for": 10.0,
+           "started": 1_700_000_000.0, "seconds": 0.0, "outcome": "skipped", "reason": "old overlap",
+           "run_id": None, "exit_code": None, "log": None}
+    with open(sched.firings_path(output, "digits"), "w") as f:
+        f.write(json.dumps(old) + "\n")
+    with open(os.path.join(output, "runs", "digits.skipped.jsonl"), "w") as f:
+        f.write(json.dumps({"pipeline": "digits", "started": 1_700_000_100.0, "seconds": 0.3, "same_as": "r0",
+                            "served_version": "2"}) + "\n")
+    sched.fire(_entry(), output, 0.0, command=_fake("import sys; print('error: new one'); sys.exit(1)"))
+
+    assert load_firings(os.path.join(output, "metadata.sqlite"), "digits", os.path.join(output, "runs"))[0] == old
+    assert main(["runs", "digits", "--output", output]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[1:]
+    assert len(rows) == 3, rows
+    assert "[schedule] old overlap" in rows[0] and " skipped " in rows[0]
+    assert " no-op " in rows[1] and "nothing changed since r0" in rows[1] and "same v2" in rows[1]
+    assert "[schedule] error: new one" in rows[2]
+
+
+def test_a_firing_the_store_cannot_take_is_kept_in_jsonl(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    record = sched.fire(_entry(), str(tmp_path), 0.0, command=_fake("print('PUSHED version 1 to /s/1')"),
+                        mysql=f"127.0.0.1:{port}/mlmd")
+    assert record["outcome"] == "pushed"
+    (kept,) = load_firings(str(tmp_path / "metadata.sqlite"), "digits", str(tmp_path / "runs"))
+    assert kept == record
 
 
 STOPPABLE = """
@@ -343,5 +383,5 @@ def test_stopping_the_scheduler_stops_its_runs_and_records_them(tmp_path):
     while time.time() < deadline and _alive(run):
         time.sleep(0.2)
     assert not _alive(run)
-    (record,) = load_firings(str(tmp_path / "out" / "runs"))
+    (record,) = load_firings(str(tmp_path / "out" / "metadata.sqlite"))
     assert record["outcome"] == "failed" and record["reason"] == "killed by signal 15"

@@ -1,6 +1,7 @@
 """Scheduled runs of the real digits pipeline (marker ``pipeline``): an unchanged scheduled run takes the
-no-op path and pushes nothing; a run killed at its time limit is recorded, leaves no half-written model,
-and the next run resumes from TFX's cache; two runs at once share one SQLite ML Metadata store.
+no-op path, pushes nothing, and is recorded in ML Metadata with the manual runs; a run killed at its time
+limit is recorded, leaves no half-written model, and the next run resumes from TFX's cache; two runs at once
+share one SQLite ML Metadata store.
 
     .venv/bin/python -m pytest -q tests/orchestration/test_schedule_pipeline.py
 """
@@ -54,7 +55,7 @@ def test_an_unchanged_scheduled_run_is_a_cheap_no_op(output, tmp_path):
     before = _versions(output)
     done = _zoo("schedule", _schedule(tmp_path, output, args=ARGS), "--once", "digits", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    firing = load_firings(os.path.join(output, "runs"), "digits")[-1]
+    firing = load_firings(os.path.join(output, "metadata.sqlite"), "digits")[-1]
     # (A code edit in the working tree since the first run makes this a real run: "code changed".)
     assert firing["outcome"] == "no-op" and firing["trigger"] == "schedule", (firing, done.stdout)
     print(f"unchanged scheduled run: {firing['seconds']:.1f}s")  # the figure the report quotes
@@ -70,7 +71,7 @@ def test_a_killed_run_is_recorded_and_the_next_resumes_from_the_cache(output, tm
     # (importing TFX alone is most of that): the limit always strikes before the run ends.
     path = _schedule(tmp_path, output, args=[*ARGS, "--no-cache"], timeout=15)
     done = _zoo("schedule", path, "--once", "digits", timeout=600)
-    firing = load_firings(os.path.join(output, "runs"), "digits")[-1]
+    firing = load_firings(os.path.join(output, "metadata.sqlite"), "digits")[-1]
     assert firing["outcome"] == "timeout" and done.returncode == 1, firing
     assert ": timeout in " in done.stdout and "killed after the time limit of 15s" in done.stdout
     after = _versions(output)

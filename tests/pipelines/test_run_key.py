@@ -169,5 +169,57 @@ def test_no_op_run_answers_without_tensorflow_and_is_listed(tmp_path, data_dir):
     assert lines[0].startswith("nothing changed since run run-1: version 7 is served")
     assert lines[1] == "no tensorflow"
     skipped = RunHistory(str(output / "runs")).skipped("digits")
-    assert [(s["same_as"], s["served_version"]) for s in skipped] == [("run-1", "7")]
-    assert json.loads((output / "runs" / "digits.skipped.jsonl").read_text().splitlines()[0])["pipeline"] == "digits"
+    assert [(s["same_as"], s["served_version"], s["outcome"]) for s in skipped] == [("run-1", "7", "no-op")]
+    # Recorded in ML Metadata (the store TFX's runs are in), not beside it.
+    assert not (output / "runs" / "digits.skipped.jsonl").exists()
+    from pipelines.metadata import SKIPPED_RUN, load_executions
+
+    (row,) = load_executions(str(output / "metadata.sqlite"), SKIPPED_RUN, "digits")
+    assert row["same_as"] == "run-1" and 0 < row["seconds"] < 300
+
+
+def test_skipped_runs_are_recorded_in_ml_metadata_and_older_jsonl_is_read(tmp_path):
+    from pipelines.metadata import PIPELINE_CONTEXT, SKIPPED_RUN, open_store
+
+    history = RunHistory(str(tmp_path / "runs"))
+    assert history.metadata == str(tmp_path / "metadata.sqlite")  # beside the runs folder, as `zoo run` has it
+    assert history.skipped() == []
+    success = Success("run-1", run_key.RunKey("a", "b", "c", "d"), "7", "/s/7", 1.0)
+    history.record_skip("digits", 20.0, 0.5, success)
+    history.record_skip("reviews", 30.0, 0.25, success)
+    (tmp_path / "runs").mkdir(exist_ok=True)
+    (tmp_path / "runs" / "digits.skipped.jsonl").write_text(json.dumps(
+        {"pipeline": "digits", "started": 10.0, "seconds": 0.1, "same_as": "run-0", "served_version": "6"}) + "\n")
+    assert [(s["pipeline"], s["started"], s["same_as"]) for s in history.skipped()] == [
+        ("digits", 10.0, "run-0"), ("digits", 20.0, "run-1"), ("reviews", 30.0, "run-1")]
+    assert [s["seconds"] for s in history.skipped("reviews")] == [0.25]
+    store = open_store(history.metadata)
+    (execution,) = store.get_executions_by_type(SKIPPED_RUN)[:1]
+    (context,) = store.get_contexts_by_execution(execution.id)
+    assert context.name == "digits" and store.get_context_types_by_id([context.type_id])[0].name == PIPELINE_CONTEXT
+
+
+def test_a_skipped_run_the_store_cannot_take_is_kept_in_jsonl(tmp_path):
+    from pipelines.metadata import connection_config
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the store's folder should be")
+    history = RunHistory(str(tmp_path / "runs"), connection_config(str(blocked / "metadata.sqlite"), environ={}))
+    history.record_skip("digits", 20.0, 0.5, Success("run-1", run_key.RunKey("a", "b", "c", "d"), "7", "/s/7", 1.0))
+    (row,) = history.skipped("digits")
+    assert (row["same_as"], row["started"]) == ("run-1", 20.0)
+    assert (tmp_path / "runs" / "digits.skipped.jsonl").exists()
+
+
+def test_no_op_path_imports_neither_tensorflow_nor_tfx(tmp_path, data_dir):
+    """What the no-op path imports (ml_metadata is fine); its import time is printed for the report."""
+    code = ("import sys, time; t = time.perf_counter(); import zoo.cli, pipelines.run_key, pipelines.runner, "
+            "pipelines.metadata; from ml_metadata.metadata_store import metadata_store; "
+            "print(f'{time.perf_counter() - t:.3f}'); "
+            "print(sorted(m for m in ('tensorflow', 'tfx', 'keras', 'apache_beam') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    seconds, imported = done.stdout.strip().splitlines()
+    assert imported == "[]"
+    print(f"no-op path imports: {float(seconds):.3f}s")
