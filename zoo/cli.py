@@ -127,6 +127,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if log_path:
             print(f"log: {log_path}", file=sys.stderr)
         return EXIT_FAILED
+    if log_path:  # the run's INFO logs went to its log file; reading the store afterwards logs nothing here
+        import logging
+
+        from absl import logging as absl_logging
+        absl_logging.set_verbosity(absl_logging.WARNING)
+        logging.getLogger().setLevel(logging.WARNING)
     from pipelines.runs import load_runs
 
     record = load_runs(paths.metadata_config, config.name)[-1]

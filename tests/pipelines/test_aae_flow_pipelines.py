@@ -16,7 +16,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.pipelines.test_family_pipelines import _call_every_signature, _run
+from tests.pipelines.test_family_pipelines import _call_every_signature, _run, _served_answers
 
 pytestmark = pytest.mark.pipeline
 
@@ -26,46 +26,7 @@ CASES = {
     "digits_realnvp": ({"epochs": 2, "steps_per_epoch": 5, "hidden": 16, "checkerboard_layers": 2,
                         "channel_layers": 2}, [("bits_per_dim", None, 1e6, False)], "bits_per_dim"),
 }
-SAMPLES = 3
-
-
-def _served_answers(version_dir: str, records: list[bytes]) -> dict[str, tuple[dict, dict, dict]]:
-    """Every signature of the pushed model through TF Serving's REST and gRPC APIs:
-    signature -> (in-process, REST, gRPC) outputs of one request."""
-    import tensorflow as tf
-
-    from components.serving_validator.executor import request_inputs
-    from serving import config as config_lib
-    from serving.client import GrpcClient, RestClient, b64
-    from serving.server import ModelServer
-
-    loaded = tf.saved_model.load(version_dir)
-    base, name = os.path.dirname(version_dir), "candidate"
-    answers = {}
-    with ModelServer(config_lib.single_model_config(name, base), file_system_poll_wait_seconds=0) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
-        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
-        try:
-            for signature, fn in loaded.signatures.items():
-                _, specs = fn.structured_input_signature
-                if any(spec.shape.rank == 0 for spec in specs.values()):  # sample(count): columnar
-                    inputs = {k: np.array(SAMPLES, spec.dtype.as_numpy_dtype) for k, spec in specs.items()}
-                    via_rest = rest.predict(name, inputs={k: int(v) for k, v in inputs.items()},
-                                            signature_name=signature)["outputs"]
-                else:
-                    inputs = request_inputs(fn, records[:1])[0]
-                    instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
-                    rows = rest.predict(name, instances=[instance], signature_name=signature)["predictions"]
-                    want = fn(**{k: tf.constant(v) for k, v in inputs.items()})
-                    via_rest = {k: [row[k] for row in rows] for k in want} if len(want) > 1 else {
-                        next(iter(want)): rows}
-                in_process = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
-                via_grpc = grpc_client.predict(name, inputs, signature_name=signature)
-                answers[signature] = (in_process, {k: np.asarray(v) for k, v in via_rest.items()}, via_grpc)
-        finally:
-            grpc_client.close()
-            rest.close()
-    return answers
+SAMPLES = 3  # the count _served_answers asks sample() for
 
 
 @pytest.mark.parametrize("pipeline", sorted(CASES))

@@ -57,8 +57,10 @@ def _heldout_digits():
 
 def test_first_run_pushes_a_servable_model(output, capsys):
     assert _zoo("run", "digits", "--epochs", str(EPOCHS), "--output", output) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "PUSHED version" in printed and "report: " in printed
+    assert "INFO" not in captured.err, captured.err  # e.g. ML Metadata's connection line once the run is over
     report = printed.split("report: ")[1].split()[0]
     assert os.path.isfile(report)
     # Quiet: the summary only; TensorFlow's, Beam's and TFX's output is in the run's log.

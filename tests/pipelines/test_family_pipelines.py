@@ -70,6 +70,56 @@ def _call_every_signature(model_dir: str, records: list[bytes]) -> dict[str, dic
     return results
 
 
+def _default_request(fn, records: list[bytes]) -> dict[str, np.ndarray]:
+    """The ServingValidator's request for ``fn`` from the first record; a count of 3 for ``sample(count)``."""
+    from components.serving_validator.executor import request_inputs
+
+    _, specs = fn.structured_input_signature
+    if any(spec.shape.rank == 0 for spec in specs.values()):
+        return {k: np.array(3, spec.dtype.as_numpy_dtype) for k, spec in specs.items()}
+    return request_inputs(fn, records[:1])[0]
+
+
+def _served_answers(version_dir: str, records: list[bytes], request=_default_request,
+                    check=None) -> dict[str, tuple[dict, dict, dict]]:
+    """Every signature of the pushed model through ``zoo serve``'s REST and gRPC APIs:
+    signature -> (in-process, REST, gRPC) outputs of one request (``request(fn, records)``; scalar
+    inputs go columnar over REST, the rest as one row). ``check(signature, inputs, rest, grpc, name)``
+    may send more requests to the same server (e.g. malformed ones)."""
+    import tensorflow as tf
+
+    from serving import config as config_lib
+    from serving.client import GrpcClient, RestClient, b64
+    from serving.server import ModelServer
+
+    loaded = tf.saved_model.load(version_dir)
+    base, name = os.path.dirname(version_dir), "candidate"
+    answers = {}
+    with ModelServer(config_lib.single_model_config(name, base), file_system_poll_wait_seconds=0) as server:
+        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
+        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
+        try:
+            for signature, fn in loaded.signatures.items():
+                inputs = request(fn, records)
+                in_process = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+                if all(v.ndim == 0 for v in inputs.values()):  # e.g. sample(count): columnar
+                    outputs = rest.predict(name, inputs={k: v.item() for k, v in inputs.items()},
+                                           signature_name=signature)["outputs"]
+                    via_rest = {k: np.asarray(v) for k, v in outputs.items()}
+                else:
+                    instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
+                    rows = rest.predict(name, instances=[instance], signature_name=signature)["predictions"]
+                    via_rest = ({k: np.asarray([row[k] for row in rows]) for k in in_process} if len(in_process) > 1
+                                else {next(iter(in_process)): np.asarray(rows)})
+                answers[signature] = (in_process, via_rest, grpc_client.predict(name, inputs, signature_name=signature))
+                if check is not None:
+                    check(signature, inputs, rest, grpc_client, name)
+        finally:
+            grpc_client.close()
+            rest.close()
+    return answers
+
+
 @pytest.mark.parametrize("pipeline", sorted(CASES))
 def test_family_pipeline_pushes_and_serves_every_signature(pipeline, tmp_path):
     import glob

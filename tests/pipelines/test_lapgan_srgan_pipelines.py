@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.pipelines.test_family_pipelines import _call_every_signature, _run
+from tests.pipelines.test_family_pipelines import _call_every_signature, _run, _served_answers
 
 pytestmark = pytest.mark.pipeline
 
@@ -48,45 +48,19 @@ def _requests(fn, records: list[bytes]) -> dict[str, np.ndarray]:
     return request_inputs(fn, records[:1])[0]
 
 
-def _served_answers(version_dir: str, records: list[bytes]) -> dict[str, tuple[dict, dict, dict]]:
-    """signature -> (in-process, REST, gRPC) outputs of one request; also checks that a malformed
-    image (two channels) is a 400 with a message over REST and an error over gRPC."""
-    import tensorflow as tf
-
-    from serving import config as config_lib
-    from serving.client import GrpcClient, RestClient, b64
+def _malformed_image_is_refused(signature: str, inputs, rest, grpc_client, name: str) -> None:
+    """A two-channel image: a 400 with a message over REST, an error over gRPC; the server lives on."""
     from serving.errors import ServingError
     from serving.rest_client import model_path
-    from serving.server import ModelServer
 
-    loaded = tf.saved_model.load(version_dir)
-    base, name = os.path.dirname(version_dir), "candidate"
-    answers = {}
-    with ModelServer(config_lib.single_model_config(name, base), file_system_poll_wait_seconds=0) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
-        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
-        try:
-            for signature, fn in loaded.signatures.items():
-                inputs = _requests(fn, records)
-                instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
-                rows = rest.predict(name, instances=[instance], signature_name=signature)["predictions"]
-                in_process = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
-                via_rest = ({k: np.asarray([row[k] for row in rows]) for k in in_process} if len(in_process) > 1
-                            else {next(iter(in_process)): np.asarray(rows)})
-                via_grpc = grpc_client.predict(name, inputs, signature_name=signature)
-                answers[signature] = (in_process, via_rest, via_grpc)
-                if "image" in inputs:
-                    bad = np.zeros((1, 3, 3, 2), np.float32).tolist()
-                    status, payload = rest.request("POST", model_path(name, None, None) + ":predict",
-                                                   {"instances": bad, "signature_name": signature})
-                    assert status == 400 and payload.get("error"), (status, payload)
-                    with pytest.raises(ServingError):
-                        grpc_client.predict(name, {"image": np.zeros((1, 3, 3, 2), np.float32)},
-                                            signature_name=signature)
-        finally:
-            grpc_client.close()
-            rest.close()
-    return answers
+    if "image" not in inputs:
+        return
+    bad = np.zeros((1, 3, 3, 2), np.float32)
+    status, payload = rest.request("POST", model_path(name, None, None) + ":predict",
+                                   {"instances": bad.tolist(), "signature_name": signature})
+    assert status == 400 and payload.get("error"), (status, payload)
+    with pytest.raises(ServingError):
+        grpc_client.predict(name, {"image": bad}, signature_name=signature)
 
 
 @pytest.mark.parametrize("pipeline", sorted(CASES))
@@ -124,7 +98,7 @@ def test_pipeline_pushes_serves_every_signature_and_withholds_a_weak_model(pipel
         outputs = _call_every_signature(version_dir, records)
         assert set(family.signature_roles) | {"serving_default"} <= set(outputs), sorted(outputs)
 
-    answers = _served_answers(version_dir, records)
+    answers = _served_answers(version_dir, records, request=_requests, check=_malformed_image_is_refused)
     assert set(answers) == set(family.signature_roles) | {"serving_default"}, sorted(answers)
     for name, (in_process, via_rest, via_grpc) in answers.items():
         assert set(via_grpc) == set(in_process) == {"image"}, (name, sorted(via_grpc))
