@@ -17,18 +17,33 @@
    pretrained ``.keras`` file, (b) the same architecture from scratch
    (``pretrained=False``), (c) the ``rnn`` family's Bi-LSTM on the project's
    text Transform (as ``benchmarks/text_baselines.py`` trains it). Every
-   model gets the same number of optimizer steps per budget (``--steps``).
+   model gets exactly ``--steps`` optimizer steps of 32 at every budget (the
+   draw is repeated: 500 steps are 160 passes over 100 labels, 3.2 over
+   5,000); printed beside its test accuracy is its accuracy on the budget's
+   own labels, which tells memorising (train 1.0, test 0.5) from not
+   learning at all (both 0.5).
 
-Run (2 shared CPU cores: ~30-40 min with the defaults)::
+Why the curve sits at chance for a few hundred steps: ``zoo_reviews`` is
+built so that no word's count says the label (a bag of words scores 0.5);
+the label is the main clause's adjective, flipped by a negation in scope,
+the main clause chosen by connective and order. Every model starts on a
+plateau where the loss has no first-order signal; the Bi-LSTM reaches 1.000
+after ~1,200 steps of 64 on all 5,000 labels (text_baselines.py); the tiny BERT
+(pretrained 1,500 steps) does not leave it in 1,500 steps at learning rate
+2e-4, 5e-4 or 1e-3, and after 4,000 steps at 2e-4 it memorises (train 0.66)
+while test accuracy stays at 0.49, while the same fine-tuning learns a word-level
+label ("contains 'not'") in 100 steps, and its backbone holds the
+``.keras`` file's weights exactly: the path is sound, the task is hard.
 
-    python benchmarks/bert_label_budget.py
+Run (2 shared CPU cores, loaded: ~45 min as below)::
+
+    python benchmarks/bert_label_budget.py --pretrain-steps 1000 --steps 500
     python benchmarks/bert_label_budget.py --budgets 100,300 --pretrain-steps 500 --steps 150   # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import tempfile
@@ -193,33 +208,36 @@ def budget_subset(labels: np.ndarray, budget: int | None, seed: int) -> np.ndarr
     return rng.permutation(np.concatenate(take))
 
 
-def epochs_for(n: int, batch_size: int, steps: int) -> tuple[int, int]:
-    """``(epochs, steps_per_epoch)`` that give about ``steps`` optimizer steps on ``n`` examples."""
-    per_epoch = max(1, math.ceil(n / batch_size))
-    return max(1, round(steps / per_epoch)), per_epoch
+def text_dataset(texts: Sequence[str], labels: np.ndarray, batch_size: int, steps: int | None) -> Any:
+    """Batches of ``({"text": strings}, labels)``: with ``steps``, shuffled and repeated (train), else in order."""
+    import tensorflow as tf
+    ds = tf.data.Dataset.from_tensor_slices(({"text": np.array(texts, dtype=object)}, labels))
+    if steps:
+        ds = ds.shuffle(len(labels), seed=0, reshuffle_each_iteration=True).repeat()
+    return ds.batch(batch_size).prefetch(2)
 
 
 def finetune_bert(args: argparse.Namespace, pretrained: bool, base_model: str, vocab_file: str,
-                  train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray]) -> float:
+                  train: tuple[list[str], np.ndarray], test: tuple[list[str], np.ndarray]) -> tuple[float, float]:
+    """``(test accuracy, train accuracy)`` after ``args.steps`` optimizer steps on ``train`` (exactly,
+    however many labels: the draw is repeated)."""
     import keras
-    import tensorflow as tf
 
     import models
     from models.base import BASE_MODEL, DataSpec, FeatureInfo
 
-    texts, labels = train
-    epochs, _ = epochs_for(len(labels), 32, args.steps)
     family = models.get("bert_classifier")
+    overrides = {"learning_rate": args.finetune_lr if pretrained else args.scratch_lr}
     hp = family.hparams({"pretrained": pretrained, "vocab_file": vocab_file, "sequence_length": args.sequence_length,
-                         "learning_rate": args.finetune_lr if pretrained else args.scratch_lr, "batch_size": 32,
-                         "epochs": epochs, "seed": 0})
+                         "epochs": 1, "steps_per_epoch": args.steps, "seed": 0,
+                         **{k: v for k, v in overrides.items() if v is not None}})
     data = DataSpec({"text": FeatureInfo((), "string")}, "label", 2, extras={BASE_MODEL: base_model})
     keras.utils.set_random_seed(0)
     model = family.build(hp, data)
-    ds = tf.data.Dataset.from_tensor_slices(({"text": np.array(texts, dtype=object)}, labels))
-    model.fit(ds.shuffle(len(labels), seed=0).batch(hp.batch_size), epochs=hp.epochs, verbose=0)
-    test_ds = tf.data.Dataset.from_tensor_slices(({"text": np.array(test[0], dtype=object)}, test[1])).batch(256)
-    return float(model.evaluate(test_ds, return_dict=True, verbose=0)["sparse_categorical_accuracy"])
+    family.train(model, hp, text_dataset(*train, hp.batch_size, args.steps), None)
+    accuracy = [float(model.evaluate(text_dataset(*split, 256, None), return_dict=True,
+                                     verbose=0)["sparse_categorical_accuracy"]) for split in (test, train)]
+    return accuracy[0], accuracy[1]
 
 
 def transform_reviews(reviews: dict[str, tuple[list[str], np.ndarray]], workdir: str) -> tuple[dict, Any]:
@@ -235,22 +253,45 @@ def transform_reviews(reviews: dict[str, tuple[list[str], np.ndarray]], workdir:
     return columns, data_spec(columns["train"], "label", 2, output)
 
 
-def finetune_bilstm(args: argparse.Namespace, columns: dict, data: Any, index: np.ndarray) -> float:
+def finetune_bilstm(args: argparse.Namespace, columns: dict, data: Any, index: np.ndarray) -> tuple[float, float]:
+    """``(test accuracy, train accuracy)`` of the Bi-LSTM after ``args.steps`` optimizer steps on ``index``."""
     import keras
     from text_baselines import batches
 
     import models
 
     train = {k: v[index] for k, v in columns["train"].items()}
-    epochs, _ = epochs_for(len(index), 32, args.steps)
     family = models.get("rnn")
-    hp = family.hparams({"cell": "lstm", "units": 64, "embedding_dim": 64, "epochs": epochs, "dropout": 0.2,
-                         "batch_size": 32, "seed": 0})
+    hp = family.hparams({"cell": "lstm", "units": 64, "embedding_dim": 64, "epochs": 1, "steps_per_epoch": args.steps,
+                         "dropout": 0.2, "batch_size": 32, "seed": 0})
     keras.utils.set_random_seed(0)
     model = family.build(hp, data)
-    family.train(model, hp, batches(train, "label", hp.batch_size, True), None)
-    _, accuracy = model.evaluate(batches(columns["test"], "label", 256, False), verbose=0)
-    return float(accuracy)
+    family.train(model, hp, batches(train, "label", hp.batch_size, True).repeat(), None)
+    return tuple(float(model.evaluate(batches(split, "label", 256, False), verbose=0)[1])
+                 for split in (columns["test"], train))
+
+
+NAMES = ("pretrained", "scratch", "bilstm")
+# What the figures are judged against: the issue's bar and earlier measurements (see the module docstring).
+ANCHORS = {
+    "pretraining": "tiny, 1500 steps (last run): 8,189 tokens/s, held-out masked-token accuracy 0.604, NSP 0.658",
+    "bilstm": "text_baselines.py: Bi-LSTM test accuracy 1.000 after 15 epochs x 79 steps of 64 (~1200 steps)",
+    "bar": "issue 10: pretrained must beat scratch at 300 labels by a clear margin",
+}
+
+
+def print_table(rows: Sequence[dict[str, Any]], names: Sequence[str], steps: int) -> None:
+    """Test accuracy per budget and model, train accuracy in brackets, pretrained - scratch, and the anchors."""
+    both = "pretrained" in names and "scratch" in names
+    print(f"\nlabel budget curve, zoo_reviews test accuracy (train accuracy on the budget's labels), {steps} steps "
+          "per run; chance 0.5")
+    print(f"{'labels':>7}  " + "  ".join(f"{n:>16}" for n in names) + ("  pre-scratch" if both else ""))
+    for row in rows:
+        cells = "  ".join(f"{row[n][0]:>7.4f} ({row[n][1]:.3f})" for n in names)
+        gap = f"  {row['pretrained'][0] - row['scratch'][0]:>+11.4f}" if both else ""
+        print(f"{row['labels']:>7}  {cells}{gap}")
+    for name, anchor in ANCHORS.items():
+        print(f"anchor {name:<11} {anchor}")
 
 
 def main() -> None:
@@ -258,7 +299,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="100,300,1000,all", help="label budgets, 'all' = the whole train split")
     parser.add_argument("--pretrain-steps", type=int, default=1500)
     parser.add_argument("--pretrain-lr", type=float, default=5e-4)
-    parser.add_argument("--steps", type=int, default=250, help="optimizer steps per fine-tuning run")
+    parser.add_argument("--steps", type=int, default=500, help="optimizer steps per fine-tuning run")
     parser.add_argument("--finetune-lr", type=float, default=2e-4)
     parser.add_argument("--scratch-lr", type=float, default=5e-4)
     parser.add_argument("--sequence-length", type=int, default=SEQUENCE_LENGTH)
@@ -286,25 +327,20 @@ def main() -> None:
         for budget in budgets:
             index = budget_subset(reviews["train"][1], budget, seed=0)
             train = ([reviews["train"][0][i] for i in index], reviews["train"][1][index])
-            row = {"labels": len(index)}
-            for name in ("pretrained", "scratch"):
-                if name in chosen:
-                    t = time.time()
+            row: dict[str, Any] = {"labels": len(index)}
+            for name in NAMES:
+                if name not in chosen:
+                    continue
+                t = time.time()
+                if name == "bilstm":
+                    row[name] = finetune_bilstm(args, columns, data, index)
+                else:
                     row[name] = finetune_bert(args, name == "pretrained", base_model, vocab_file, train,
                                               reviews["test"])
-                    print(f"  {len(index):>5} labels  bert {name:<10} test accuracy {row[name]:.4f} "
-                          f"({time.time() - t:.0f}s)", flush=True)
-            if "bilstm" in chosen:
-                t = time.time()
-                row["bilstm"] = finetune_bilstm(args, columns, data, index)
-                print(f"  {len(index):>5} labels  bi-lstm         test accuracy {row['bilstm']:.4f} "
-                      f"({time.time() - t:.0f}s)", flush=True)
+                print(f"  {len(index):>5} labels  {name:<10} {args.steps} steps: test accuracy {row[name][0]:.4f}, "
+                      f"train accuracy {row[name][1]:.4f} ({time.time() - t:.0f}s)", flush=True)
             rows.append(row)
-        names = [n for n in ("pretrained", "scratch", "bilstm") if n in chosen]
-        print("\nlabel budget curve, zoo_reviews test accuracy (anchor: pretrained should beat scratch at 300)")
-        print(f"{'labels':>7}  " + "  ".join(f"{n:>10}" for n in names))
-        for row in rows:
-            print(f"{row['labels']:>7}  " + "  ".join(f"{row[n]:>10.4f}" for n in names))
+        print_table(rows, [n for n in NAMES if n in chosen], args.steps)
         print(f"total {time.time() - start:.0f}s")
 
 

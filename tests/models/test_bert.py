@@ -371,3 +371,17 @@ def test_classifier_trains_serves_and_round_trips(pretrained: dict, sentences: l
         keras.ops.convert_to_numpy(loaded({"text": tf.constant(texts[:4])})),
         keras.ops.convert_to_numpy(model({"text": tf.constant(texts[:4])})), rtol=1e-5, atol=1e-6)
     assert os.path.getsize(path) > 0
+
+
+def test_fine_tuning_dropout_reaches_the_pretrained_encoder(pretrained: dict) -> None:
+    # the fixture's encoder was pretrained with dropout 0.0: the classifier's hparam must replace it
+    family = registry.get("bert_classifier")
+    data = DataSpec(SINGLE_DATA.features, wordpiece.LABEL, 2, extras={BASE_MODEL: pretrained["path"]})
+    for rate in (0.3, 0.0):
+        model = family.build(family.hparams({"dropout": rate}), data)
+        backbone = model.get_layer("backbone")
+        rates = {layer.rate for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)}
+        assert rates == {rate} and backbone.get_config()["dropout"] == rate
+        x = {"text": tf.constant(["the cat sat on the mat"] * 2)}
+        a, b = (keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(2))
+        assert np.allclose(a, b) == (rate == 0.0)
