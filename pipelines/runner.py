@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import logging
 import os
 import sys
@@ -162,14 +163,29 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
     logger.propagate = False
     try:
         if runner == "local":
-            from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-            LocalDagRunner().run(pipeline)
+            from tfx.orchestration.local.local_dag_runner import LocalDagRunner as Runner
+            run_id = datetime.datetime.now().isoformat()  # LocalDagRunner's own run id format
         else:
-            from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
-            BeamDagRunner().run(pipeline)
+            from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner as Runner
+            run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S.%f")  # BeamDagRunner's
+        Runner().run_with_ir(with_run_id(pipeline, run_id))
     finally:
         logger.propagate = True
         for handler in handlers:
             logger.removeHandler(handler)
-    from pipelines.runs import load_runs
-    return load_runs(paths.metadata_config, config.name)[-1].run_id
+    return run_id
+
+
+def with_run_id(pipeline, run_id: str):
+    """The pipeline's IR, compiled as the runners' ``run`` compiles it, with its run id already bound.
+
+    The runners bind a run id of their own only where none is bound yet, so this process knows which
+    ML Metadata run is its own, even while another process runs the same pipeline into the same store
+    (the latest run in the store may be the other one's).
+    """
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
+
+    ir = tfx_runner._make_pipeline_proto(pipeline)  # what TfxRunner.run does: pip dependencies, then compile
+    runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+    return ir

@@ -115,8 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
           flush=True)
     with quiet_output(log_path) as echo:
         try:
-            run_pipeline(config, paths, args.runner, args.beam_arg or DEFAULT_BEAM_ARGS,
-                         enable_cache=not args.no_cache, echo=echo)
+            run_id = run_pipeline(config, paths, args.runner, args.beam_arg or DEFAULT_BEAM_ARGS,
+                                  enable_cache=not args.no_cache, echo=echo)
             error = None
         except Exception as exc:  # reported below, once the terminal is ours again
             if args.debug:
@@ -135,7 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     from pipelines.runs import load_runs
 
-    record = load_runs(paths.metadata_config, config.name)[-1]
+    # This process's own run: another may have started one of the same pipeline since.
+    record = next(r for r in load_runs(paths.metadata_config, config.name) if r.run_id == run_id)
     print(f"run {record.run_id}: {record.status} in {time.time() - start:.1f}s")
     for name, value in sorted(record.metrics.items()):
         print(f"  metric {name} = {value:.4f}")
