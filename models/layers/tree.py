@@ -131,8 +131,14 @@ class TreeEncoder(keras.layers.Layer):
             new = self.composition((gather_nodes(states, left), gather_nodes(states, right), tokens))
             return level + 1, ops.where(ops.expand_dims(levels == level, -1), new, states)
 
-        top = ops.max(levels) + 1
-        _, states = ops.while_loop(lambda level, states: level < top, step, (ops.zeros((), "int32"), zeros))
+        max_nodes = node_ids.shape[1]
+        if keras.backend.backend() == "jax" and max_nodes is not None:
+            # JAX differentiates only loops of static length (a scan): every level a node can have
+            # (< max_nodes); the levels past the batch's deepest change nothing.
+            states = ops.fori_loop(0, int(max_nodes), lambda level, states: step(level, states)[1], zeros)
+        else:  # as many steps as the batch's deepest level
+            top = ops.max(levels) + 1
+            _, states = ops.while_loop(lambda level, states: level < top, step, (ops.zeros((), "int32"), zeros))
         count = ops.sum(ops.cast(node_ids != 0, "int32"), axis=1)
         root = gather_nodes(states, ops.expand_dims(count - 1, -1))[:, 0]
         return (root, states) if self.return_nodes else root

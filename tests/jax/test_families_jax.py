@@ -173,7 +173,6 @@ class Case:
     adversarial: bool = False  # a GAN: each network's step is checked alone (see test_gan_steps)
     batch_size: int = 16
     serving_only: tuple[str, ...] = ()  # features the serving functions read, the model does not
-    untrainable: str | None = None  # why training fails under JAX (checked to fail so), if it does
 
 
 TINY_IMAGE = {"epochs": 8, "batch_size": 16, "learning_rate": 1e-2}
@@ -190,11 +189,7 @@ CASES: dict[str, Case] = {
     "recursive_nn": Case({"units": 8, "embedding_dim": 4, "hidden_units": 8, "epochs": 15, "learning_rate": 0.01},
                          DataSpec({k: FeatureInfo((9,), "int64") for k in ("node_ids", "left_child", "right_child",
                                                                           "levels")},
-                                  "label", 10, extras={"vocab_sizes": {"tree_tokens": 9}}), trees, batch_size=3,
-                         untrainable="models/layers/tree.py:135 runs the levels in a keras.ops.while_loop with a "
-                                     "data-dependent bound (the batch's deepest level); JAX cannot reverse-"
-                                     "differentiate a while_loop (a fori_loop over the static max_nodes would be a "
-                                     "scan, at max_nodes/depth times the steps)"),
+                                  "label", 10, extras={"vocab_sizes": {"tree_tokens": 9}}), trees, batch_size=3),
     "lstm_forecaster": Case({"units": 8, "depth": 1, "horizon": 4, "epochs": 6, "lr_schedule": None}, SERIES,
                             windows, serving_only=("offset", "scale")),
     "esn": Case({"units": 40, "horizon": 4, "washout": 5, "ridge": 0.3}, SERIES, windows,
@@ -319,17 +314,12 @@ def test_family_trains_and_serves_under_jax(name):
     family, hparams, model, case = build(name)
     features, labels = case.batches()
     batches = Batches({k: v for k, v in features.items() if k not in case.serving_only}, labels, case.batch_size)
-    if case.untrainable:
-        with pytest.raises(ValueError, match="Reverse-mode differentiation"):
-            family.train(model, hparams, batches, None)
-        model = build(name)[2]  # the failed fit left the model's variables purged: serve a twin
-    else:
-        # "before" on a twin (same seed): evaluating first would build the optimizer before train does
-        before = evaluate(build(name)[2], batches, case.metric)
-        history = family.train(model, hparams, batches, None)
-        after = evaluate(model, batches, case.metric)
-        assert history and all(np.all(np.isfinite(v)) for v in history.values()), history
-        assert after < 0.97 * before, f"{name}: {case.metric} {before:.4f} -> {after:.4f}"
+    # "before" on a twin (same seed): evaluating first would build the optimizer before train does
+    before = evaluate(build(name)[2], batches, case.metric)
+    history = family.train(model, hparams, batches, None)
+    after = evaluate(model, batches, case.metric)
+    assert history and all(np.all(np.isfinite(v)) for v in history.values()), history
+    assert after < 0.97 * before, f"{name}: {case.metric} {before:.4f} -> {after:.4f}"
     if name in ("aae", "srgan"):  # every optimizer stepped on every batch (SRGAN's pretraining included)
         steps = len(batches) * (hparams.epochs + getattr(hparams, "pretrain_epochs", 0))
         for optimizer in model.optimizer_variables():
@@ -399,7 +389,8 @@ def test_seq2seq_model_and_decoding_under_jax():
         assert int(jax.numpy.max(out["ids"])) < 9
 
 
-@pytest.mark.parametrize("module", ["models.common", "models.gan", "models.aae", "models.srgan", "models.lapgan"])
+@pytest.mark.parametrize("module", ["models.common", "models.gan", "models.aae", "models.srgan", "models.lapgan",
+                                    "models.layers.tree"])
 def test_doctests_under_jax(module):
     """The examples of the shared step and of the families on it run under JAX too."""
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
