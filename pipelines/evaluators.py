@@ -82,11 +82,17 @@ def _classification_evaluator(config: PipelineConfig, family: ModelFamily, examp
                               eval_config=eval_config(config), example_splits=["eval"])
 
 
+def _judging(config: PipelineConfig, family: ModelFamily, examples, model, baseline) -> dict:
+    """What every custom evaluator component takes: the candidate, the eval examples, the blessed
+    baseline, the pipeline's thresholds and the family's signature roles."""
+    return dict(model=model, examples=examples, baseline_model=baseline, thresholds=config.thresholds,
+                signature_roles=dict(family.signature_roles))
+
+
 def _generative_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
                           pipeline_root: str):
     options = config.transform_config
-    return GenerativeEvaluator(model=model, examples=examples, baseline_model=baseline,
-                               thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+    return GenerativeEvaluator(**_judging(config, family, examples, model, baseline),
                                image_key=options.get("image_key", "image"),
                                label_key=config.label_key or "label",
                                image_scale=float(options.get("max_value", 255)),
@@ -97,25 +103,22 @@ def _generative_evaluator(config: PipelineConfig, family: ModelFamily, examples,
 def _seq2seq_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
                        pipeline_root: str):
     options = config.transform_config
-    return Seq2seqEvaluator(model=model, examples=examples, baseline_model=baseline,
+    return Seq2seqEvaluator(**_judging(config, family, examples, model, baseline),
                             target_key=config.label_key, source_key=options.get("source_key", "source"),
-                            thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
                             char_level=options.get("target_tokenizer", options.get("tokenizer")) == "char")
 
 
 def _masked_lm_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
                          pipeline_root: str):
     text_keys = config.transform_config.get("text_keys") or ["text_a"]
-    return MaskedLMEvaluator(model=model, examples=examples, baseline_model=baseline,
-                             thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+    return MaskedLMEvaluator(**_judging(config, family, examples, model, baseline),
                              label_key=config.label_key or "next_sentence", text_key=text_keys[0])
 
 
 def _forecasting_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
                             pipeline_root: str):
     options = config.transform_config
-    return ForecastEvaluator(model=model, examples=examples, baseline_model=baseline,
-                             thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+    return ForecastEvaluator(**_judging(config, family, examples, model, baseline),
                              past_key=options.get("past_key", "past"),
                              future_key=options.get("future_key", config.label_key or "future"))
 
@@ -123,8 +126,7 @@ def _forecasting_evaluator(config: PipelineConfig, family: ModelFamily, examples
 def _super_resolution_evaluator(config: PipelineConfig, family: ModelFamily, examples, model, baseline,
                                 pipeline_root: str):
     options = config.transform_config
-    return SuperResolutionEvaluator(model=model, examples=examples, baseline_model=baseline,
-                                    thresholds=config.thresholds, signature_roles=dict(family.signature_roles),
+    return SuperResolutionEvaluator(**_judging(config, family, examples, model, baseline),
                                     high_res_key=options.get("high_res_key", "high_res"),
                                     low_res_key=options.get("low_res_key", "low_res"),
                                     high_res_shape=options["high_res_shape"], low_res_shape=options["low_res_shape"],

@@ -50,6 +50,43 @@ def _run(config, output: str):
     return load_runs(paths.metadata, config.name)[-1]
 
 
+def _lenient_run(pipeline: str, hparams: dict, lenient, output: str):
+    """Runs ``pipeline`` with ``hparams`` and ``lenient`` thresholds (``(metric, lower, upper,
+    higher_is_better)``, no regression) into ``output``, checks that it succeeded and pushed, and
+    returns the pipeline's own config with those hparams (its real thresholds) and the run."""
+    from pipelines import registry
+    from pipelines.config import Threshold
+
+    strict = registry.get(pipeline).with_overrides(hparams=hparams)
+    config = strict.with_overrides(thresholds=tuple(
+        Threshold(metric, lower_bound=low, upper_bound=high, higher_is_better=higher, no_regression=False)
+        for metric, low, high, higher in lenient))
+    run = _run(config, output)
+    assert run.status == "succeeded", [(s.node, s.state) for s in run.steps]
+    assert run.blessed is True and run.push.get("pushed") == 1, (run.not_blessed_reasons, run.push)
+    return strict, run
+
+
+def _eval_records(output: str, pipeline: str, count: int = 4) -> list[bytes]:
+    """The first ``count`` serialized examples of the eval split ExampleGen wrote."""
+    import glob
+
+    import tensorflow as tf
+
+    files = glob.glob(os.path.join(output, "pipelines", pipeline, "TfdsExampleGen", "examples", "*",
+                                   "Split-eval", "*.gz"))
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count)]
+
+
+def _rejudged(strict, output: str):
+    """The same model re-run under the pipeline's real thresholds: the Trainer cached, the Evaluator
+    judging again."""
+    again = _run(strict, output)
+    states = {s.node: s.state for s in again.steps}
+    assert states["Trainer"] == "cached" and states["Evaluator"] == "ran"
+    return again
+
+
 def _call_every_signature(model_dir: str, records: list[bytes]) -> dict[str, dict[str, np.ndarray]]:
     import tensorflow as tf
 
@@ -122,30 +159,14 @@ def _served_answers(version_dir: str, records: list[bytes], request=_default_req
 
 @pytest.mark.parametrize("pipeline", sorted(CASES))
 def test_family_pipeline_pushes_and_serves_every_signature(pipeline, tmp_path):
-    import glob
-
-    import tensorflow as tf
-
-    from pipelines import registry
-    from pipelines.config import Threshold
-
     hparams, lenient = CASES[pipeline]
-    strict = registry.get(pipeline).with_overrides(hparams=hparams)
-    config = strict.with_overrides(thresholds=tuple(
-        Threshold(metric, lower_bound=low, upper_bound=high, higher_is_better=higher, no_regression=False)
-        for metric, low, high, higher in lenient))
     output = str(tmp_path)
-
-    run = _run(config, output)
-    assert run.status == "succeeded", [(s.node, s.state) for s in run.steps]
-    assert run.blessed is True and run.push.get("pushed") == 1, (run.not_blessed_reasons, run.push)
+    strict, run = _lenient_run(pipeline, hparams, lenient, output)
     assert run.metrics, "the evaluator recorded no metrics in ML Metadata"
 
     version_dir = run.push["pushed_destination"]
     assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
-    files = glob.glob(os.path.join(output, "pipelines", pipeline, "TfdsExampleGen", "examples", "*",
-                                   "Split-eval", "*.gz"))
-    records = [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP").take(4)]
+    records = _eval_records(output, pipeline)
     outputs = _call_every_signature(version_dir, records)
     assert "serving_default" in outputs and len(outputs) >= 2
     for name, tensors in outputs.items():
@@ -159,9 +180,7 @@ def test_family_pipeline_pushes_and_serves_every_signature(pipeline, tmp_path):
 
     # The same model under the pipeline's real thresholds: judged again, and
     # blessed exactly when its metrics meet them; never pushed a second time.
-    again = _run(strict, output)
-    states = {s.node: s.state for s in again.steps}
-    assert states["Trainer"] == "cached" and states["Evaluator"] == "ran"
+    again = _rejudged(strict, output)
     meets = all((t.lower_bound is None or again.metrics[t.metric] >= t.lower_bound)
                 and (t.upper_bound is None or again.metrics[t.metric] <= t.upper_bound)
                 for t in strict.thresholds)
