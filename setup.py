@@ -29,6 +29,8 @@ INSTALL_REQUIRES = [
     # KubeflowV2DagRunner needs it to compile a pipeline spec (`zoo compile --target kubeflow`).
     "kfp-pipeline-spec==0.2.2",
     "grpcio",
+    # grpc.health.v1 for `zoo serve --enable_grpc_healthcheck_service` (the last release on protobuf 3.20).
+    "grpcio-health-checking==1.48.2",
     # TFX installs module files with `python -m pip`; uv venvs have no pip.
     "pip",
 ]

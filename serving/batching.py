@@ -15,12 +15,13 @@ text proto, parsed here with a message type built from its field numbers
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,9 @@ class BatchingOptions:
     num_batch_threads: int = os.cpu_count() or 1
     allowed_batch_sizes: tuple[int, ...] = ()
     pad_variable_length_inputs: bool = False
+    # Not a BatchingParameters field: zoo serve's --eager_batching. batch_timeout_micros is the longest a
+    # batch waits; an eager batch stops waiting once no other request is on its way through the server.
+    eager: bool = True
 
     def __post_init__(self):
         if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.batch_timeout_micros < 0:
@@ -165,6 +169,13 @@ class BatchScheduler:
     full batch) and for one of ``num_batch_threads`` execution slots, during
     which later requests join, then runs the batch on its own thread (no
     hand-off to a worker thread, so an idle server adds no latency).
+
+    With ``options.eager`` (the default; TF Serving's ``batch_timeout_micros``
+    is the *maximum* wait), the leader also stops waiting once every request
+    the fronts have started to decode has joined a batch (:meth:`arriving`):
+    a lone request then runs at once instead of waiting out the timeout, and
+    under load batches still fill while the execution slots are busy.
+    ``eager=False`` waits the whole timeout, as TF Serving's scheduler does.
     """
 
     def __init__(self, options: BatchingOptions):
@@ -174,10 +185,34 @@ class BatchScheduler:
         self._open: dict[tuple, _Batch] = {}
         self._slots = threading.BoundedSemaphore(options.num_batch_threads)
         self._pending = 0
+        self._arriving = 0  # requests the fronts are decoding that have not reached run() yet
+        self._local = threading.local()
         self._stopped = False
         self.batch_sizes: list[int] = []  # executed batch sizes (rows), newest last, bounded
         self.executed_batches = 0
         self.executed_rows = 0
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Counts one request from the moment a front starts decoding it until it reaches :meth:`run` in
+        this thread (or ends without it): an eager batch's leader waits for such requests, not the clock."""
+        with self._cond:
+            self._arriving += 1
+        self._local.arriving = True
+        try:
+            yield
+        finally:
+            if self._local.arriving:
+                with self._cond:
+                    self._arrived()
+
+    def _arrived(self) -> None:
+        """This thread's request has arrived (or left); called holding ``_cond``."""
+        if getattr(self._local, "arriving", False):
+            self._local.arriving = False
+            self._arriving -= 1
+            if self._arriving == 0:
+                self._cond.notify_all()
 
     def run(self, servable: Any, key: str, inputs: Mapping[str, np.ndarray],
             outputs: Sequence[str], timeout_ms: int = 0, deadline: float | None = None) -> dict[str, np.ndarray]:
@@ -190,8 +225,12 @@ class BatchScheduler:
         the requests in it, as TF Serving's ``BatchingSession`` does.
         """
         rows = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
-        if len(rows) != 1 or -1 in rows or rows == {0}:
-            return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)  # not batchable
+        batchable = len(rows) == 1 and -1 not in rows and rows != {0}
+        if not batchable or max(rows) >= self.options.max_batch_size:
+            with self._cond:
+                self._arrived()  # runs alone: no batch waits for it
+        if not batchable:
+            return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
         (n,) = rows
         if n >= self.options.max_batch_size:
             with self._slots:
@@ -212,6 +251,7 @@ class BatchScheduler:
                 self._pending += 1
             batch.tasks.append(task)
             batch.rows += n
+            self._arrived()
             if batch.rows >= self.options.max_batch_size:
                 self._cond.notify_all()
         if leader:
@@ -230,6 +270,8 @@ class BatchScheduler:
         deadline = batch.opened + self._timeout
         with self._cond:
             while batch.rows < self.options.max_batch_size and not self._stopped:
+                if self.options.eager and self._arriving == 0:
+                    break  # no other request is on its way: waiting longer cannot fill the batch
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

@@ -14,6 +14,7 @@ Hook-up in the zoo CLI::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import logging
@@ -61,7 +62,6 @@ NO_EFFECT_FLAGS = {
     "thread_pool_factory_config_file": (str, "", "requests run on the gRPC/REST worker threads"),
     "mixed_precision": (str, "", "models run in the precision they were saved in"),
     "skip_initialize_tpu": (_bool, False, "no TPU"),
-    "enable_grpc_healthcheck_service": (_bool, False, "grpc.health.v1 is not installed here"),
 }
 
 
@@ -102,6 +102,8 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     a("enable_model_warmup", _bool, True, "replay assets.extra/tf_serving_warmup_requests before serving")
     a("num_request_iterations_for_warmup", int, 0, "times each warmup record runs (used when > 0)")
     a("version", _bool, False, "print the version and exit")
+    a("enable_grpc_healthcheck_service", _bool, False,
+      "serve grpc.health.v1.Health ('', ModelService and PredictionService SERVING)")
     a("monitoring_config_file", str, "", "MonitoringConfig text proto (Prometheus metrics on the REST port)")
     a("enable_signature_method_name_check", _bool, False, "check SignatureDef method names (TF1 behaviour)")
     for name, (kind, default, _) in NO_EFFECT_FLAGS.items():
@@ -112,6 +114,10 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="largest accepted request body (not a TF Serving flag)")
     parser.add_argument("--grpc_response_tensor_content", type=_bool, nargs="?", const=True, default=False,
                         help="answer Predict with tensor_content instead of typed fields (not a TF Serving flag)")
+    parser.add_argument("--eager_batching", type=_bool, nargs="?", const=True, default=True,
+                        help="a batch stops waiting for batch_timeout_micros once no other request is being "
+                             "decoded (default true; false waits the whole timeout as TF Serving does; "
+                             "not a TF Serving flag)")
 
 
 class _ServeParser(argparse.ArgumentParser):
@@ -207,6 +213,7 @@ def build_server(args: argparse.Namespace) -> Any:
         if args.batching_parameters_file:
             with open(args.batching_parameters_file, encoding="utf-8") as f:
                 batching_options = batching.parse_batching_parameters(f.read())
+        batching_options = dataclasses.replace(batching_options, eager=args.eager_batching)
     elif args.batching_parameters_file:
         raise StartupError("INVALID_ARGUMENT: server_options.batching_parameters_file is set without setting "
                            "server_options.enable_batching to true.")
@@ -261,7 +268,8 @@ def build_server(args: argparse.Namespace) -> Any:
         enable_signature_method_name_check=args.enable_signature_method_name_check,
         enable_model_warmup=args.enable_model_warmup,
         num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
-        grpc_tensor_content=getattr(args, "grpc_response_tensor_content", False))
+        grpc_tensor_content=getattr(args, "grpc_response_tensor_content", False),
+        enable_grpc_healthcheck_service=args.enable_grpc_healthcheck_service)
 
 
 def version_text() -> str:

@@ -52,7 +52,8 @@ def _measured(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             start = time.perf_counter()
             status = "OK"
             try:
-                return method(self, request, context)
+                with self.core.arriving():
+                    return method(self, request, context)
             except errors.ServingError as e:
                 status = e.code.name
                 raise
@@ -275,6 +276,10 @@ def parse_channel_arguments(text: str) -> list[tuple[str, Any]]:
     return result
 
 
+# What TF Serving 2.16.1 marks SERVING in gRPC's health service: the server as a whole and its two services.
+HEALTH_SERVICES = ("", "ModelService", "PredictionService")
+
+
 class GrpcServer:
     """Both services on ``host:port`` (port 0 picks a free one; None: no TCP port) and/or a Unix socket.
 
@@ -287,12 +292,16 @@ class GrpcServer:
         channel_arguments: ``--grpc_channel_arguments`` as (key, value) pairs.
         credentials: ``grpc.ServerCredentials`` (``--ssl_config_file``), or None for insecure.
         tensor_content: Predict answers in ``tensor_content`` rather than typed fields.
+        health_check: ``--enable_grpc_healthcheck_service``: the standard ``grpc.health.v1.Health``
+            service, set up as TF Serving 2.16.1's ``server.cc`` sets up gRPC's default one: the server
+            (``""``), ``ModelService`` and ``PredictionService`` SERVING (those short names, as TF
+            Serving registers them); any other name is NOT_FOUND; NOT_SERVING once the server stops.
     """
 
     def __init__(self, core: ServerCore, host: str = "127.0.0.1", port: int | None = 0,
                  max_request_bytes: int = 64 << 20, max_workers: int = 64, socket_path: str = "",
                  channel_arguments: Sequence[tuple[str, Any]] = (), credentials: Any = None,
-                 tensor_content: bool = False):
+                 tensor_content: bool = False, health_check: bool = False):
         options = [("grpc.max_receive_message_length", max_request_bytes),
                    ("grpc.max_send_message_length", -1),
                    ("grpc.so_reuseport", 0)]
@@ -303,6 +312,13 @@ class GrpcServer:
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionServicer(core, tensor_content), self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(core), self._server)
+        self._health = None
+        if health_check:
+            from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+            self._health = health.HealthServicer()
+            health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+            for service_name in HEALTH_SERVICES:
+                self._health.set(service_name, health_pb2.HealthCheckResponse.SERVING)
 
         def bind(address: str) -> int:
             if credentials is not None:
@@ -324,4 +340,6 @@ class GrpcServer:
         return self
 
     def stop(self, grace: float = 1.0) -> None:
+        if self._health is not None:
+            self._health.enter_graceful_shutdown()  # watchers hear NOT_SERVING before the port closes
         self._server.stop(grace).wait()

@@ -11,6 +11,7 @@ configured model and applies ``ModelServerConfig`` reloads and version labels.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -172,6 +173,11 @@ class ServerCore:
         self._reload_lock = threading.Lock()
         self.config = config_lib.ModelServerConfig()
         self.reload_config(config)
+
+    def arriving(self) -> contextlib.AbstractContextManager:
+        """Wraps a front's handling of one inference request (decoding included): with batching, an
+        eager batch waits for requests in such a block, not for its timeout (BatchScheduler.arriving)."""
+        return self.batcher.arriving() if self.batcher is not None else contextlib.nullcontext()
 
     def _make_servable(self, name: str, version: int, path: str) -> Servable:
         """Loads a version and replays its warmup requests: only then may it become AVAILABLE."""

@@ -13,6 +13,7 @@ they are read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -204,7 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(400, {"error": "Origin header is missing in CORS preflight"})
             return
         with self.server.workers:  # --rest_api_num_threads requests at a time
-            self._reply(*self.server.api.handle(method, path, body))
+            with self.server.api.core.arriving() if method == "POST" else contextlib.nullcontext():
+                answer = self.server.api.handle(method, path, body)
+            self._reply(*answer)
 
     def do_GET(self) -> None:
         self._handle("GET")

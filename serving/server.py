@@ -50,6 +50,7 @@ class ModelServer:
         enable_model_warmup: replay ``assets.extra/tf_serving_warmup_requests`` before AVAILABLE.
         num_request_iterations_for_warmup: times each warmup record runs.
         grpc_tensor_content: Predict outputs as ``tensor_content`` instead of typed fields.
+        enable_grpc_healthcheck_service: serve ``grpc.health.v1.Health`` on the gRPC port.
     """
 
     def __init__(self, config: config_lib.ModelServerConfig, port: int | None = 0,
@@ -64,7 +65,8 @@ class ModelServer:
                  rest_api_timeout_in_ms: int = 30000, rest_api_enable_cors_support: bool = False,
                  prometheus_path: str | None = None, saved_model_tags: Sequence[str] = ("serve",),
                  enable_signature_method_name_check: bool = False, enable_model_warmup: bool = True,
-                 num_request_iterations_for_warmup: int = 1, grpc_tensor_content: bool = False):
+                 num_request_iterations_for_warmup: int = 1, grpc_tensor_content: bool = False,
+                 enable_grpc_healthcheck_service: bool = False):
         self.core = ServerCore(config, file_system_poll_wait_seconds, batching,
                                allow_version_labels_for_unavailable_models, session_config,
                                saved_model_tags=tuple(saved_model_tags),
@@ -77,7 +79,8 @@ class ModelServer:
             if port is not None or grpc_socket_path:
                 self.grpc = GrpcServer(self.core, host, port, max_request_bytes, grpc_max_threads,
                                        socket_path=grpc_socket_path, channel_arguments=grpc_channel_arguments,
-                                       credentials=grpc_credentials, tensor_content=grpc_tensor_content)
+                                       credentials=grpc_credentials, tensor_content=grpc_tensor_content,
+                                       health_check=enable_grpc_healthcheck_service)
             self.rest = RestServer(self.core, host, rest_api_port, max_request_bytes, rest_api_num_threads,
                                    rest_api_timeout_in_ms, rest_api_enable_cors_support, prometheus_path) \
                 if rest_api_port is not None else None

@@ -32,8 +32,9 @@ def test_parse_batching_parameters_file_format():
 
 @pytest.fixture(scope="module")
 def batched_server(toy_base):
+    # eager=False: TF Serving's timing (a batch waits out its timeout), so concurrent requests surely merge
     options = batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=200_000, num_batch_threads=1,
-                                       allowed_batch_sizes=(4, 8))
+                                       allowed_batch_sizes=(4, 8), eager=False)
     with ModelServer(config_lib.single_model_config("toy", toy_base), port=None,
                      file_system_poll_wait_seconds=0, batching=options) as srv:
         yield srv
@@ -104,7 +105,7 @@ def test_a_request_past_its_deadline_is_dropped_from_its_batch():
     import time
 
     scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=300_000,
-                                                                 num_batch_threads=1))
+                                                                 num_batch_threads=1, eager=False))
     servable = _RecordingServable()
     now = time.monotonic()
     limits = {0: (0, now + 0.05), 1: (0, now + 30.0), 2: (0, None)}  # 0 expires while the batch waits
@@ -124,9 +125,88 @@ def test_a_request_past_its_deadline_is_dropped_from_its_batch():
 def test_a_batch_runs_under_its_latest_deadline():
     import time
 
-    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=2, batch_timeout_micros=1_000_000))
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=2, batch_timeout_micros=1_000_000,
+                                                                 eager=False))
     servable = _RecordingServable()
     deadlines = [time.monotonic() + 20, time.monotonic() + 40]
     _concurrently(2, lambda i: scheduler.run(servable, "sig", {"x": np.full((1, 1), 1.0)}, ("y",), 0,
                                              deadlines[i]))
     assert [(sorted(rows), d) for rows, _, d in servable.runs] == [([1.0, 1.0], deadlines[1])]
+
+
+def _in_thread(fn):
+    """Starts ``fn`` in a thread; returns (thread, result list)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(fn()))
+    thread.start()
+    return thread, result
+
+
+def test_an_eager_batch_runs_a_lone_request_without_waiting_out_its_timeout():
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=60_000_000))
+    servable = _RecordingServable()
+
+    def lone():
+        with scheduler.arriving():
+            return scheduler.run(servable, "sig", {"x": np.full((1, 1), 3.0)}, ("y",))
+
+    thread, result = _in_thread(lone)
+    thread.join(20)  # the timeout is 60 s: only an eager batch is done by now
+    assert not thread.is_alive() and result[0]["y"][0, 0] == 6.0
+    assert [rows for rows, _, _ in servable.runs] == [[3.0]]
+    assert scheduler._arriving == 0
+
+
+def test_an_eager_batch_waits_for_a_request_still_being_decoded():
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=60_000_000))
+    servable = _RecordingServable()
+    decoding, decoded, leader_waits = threading.Event(), threading.Event(), threading.Event()
+
+    def late():  # a request whose front is still decoding it when the batch opens
+        with scheduler.arriving():
+            decoding.set()
+            decoded.wait(20)
+            return scheduler.run(servable, "sig", {"x": np.full((1, 1), 2.0)}, ("y",))
+
+    def leader():
+        with scheduler.arriving():
+            leader_waits.set()
+            return scheduler.run(servable, "sig", {"x": np.full((1, 1), 1.0)}, ("y",))
+
+    late_thread, late_result = _in_thread(late)
+    decoding.wait(20)
+    leader_thread, leader_result = _in_thread(leader)
+    leader_waits.wait(20)
+    leader_thread.join(0.5)
+    assert leader_thread.is_alive() and servable.runs == []  # it waits for the request on its way
+    decoded.set()
+    for thread in (late_thread, leader_thread):
+        thread.join(20)
+        assert not thread.is_alive()
+    assert [sorted(rows) for rows, _, _ in servable.runs] == [[1.0, 2.0]]  # one merged run
+    assert (leader_result[0]["y"][0, 0], late_result[0]["y"][0, 0]) == (2.0, 4.0)
+
+
+def test_a_request_that_never_reaches_the_batcher_releases_an_eager_batch():
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=8, batch_timeout_micros=60_000_000))
+    servable = _RecordingServable()
+    decoding, fail = threading.Event(), threading.Event()
+
+    def refused():  # e.g. a malformed request: its front answers 400 before any run
+        with scheduler.arriving():
+            decoding.set()
+            fail.wait(20)
+
+    def lone():
+        with scheduler.arriving():
+            return scheduler.run(servable, "sig", {"x": np.full((1, 1), 1.0)}, ("y",))
+
+    refused_thread, _ = _in_thread(refused)
+    decoding.wait(20)
+    thread, result = _in_thread(lone)
+    thread.join(0.5)
+    assert thread.is_alive()
+    fail.set()
+    thread.join(20)
+    refused_thread.join(20)
+    assert not thread.is_alive() and result[0]["y"][0, 0] == 2.0 and scheduler._arriving == 0

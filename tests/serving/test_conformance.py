@@ -534,7 +534,8 @@ def test_a_request_past_its_deadline_is_never_run(counter_base, monkeypatch):
 def test_a_request_whose_deadline_passes_in_the_batching_queue_is_never_run(counter_base):
     from serving.batching import BatchingOptions
 
-    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=1_500_000, num_batch_threads=1)
+    # eager=False: the lone request waits out the timeout in the queue (TF Serving's timing)
+    options = BatchingOptions(max_batch_size=8, batch_timeout_micros=1_500_000, num_batch_threads=1, eager=False)
     with ModelServer(config_lib.single_model_config("counter", counter_base), port=0, rest_api_port=None,
                      file_system_poll_wait_seconds=0, batching=options) as server:
         metrics = server.core.metrics
@@ -586,3 +587,25 @@ def test_warmup_records_are_replayed_before_a_version_is_available(toy_base, tmp
     with ModelServer(config_lib.single_model_config("toy", str(base)), rest_api_port=None,
                      file_system_poll_wait_seconds=0, enable_model_warmup=False) as server:
         assert sorted(server.core.find("toy").servables) == [2]  # warmup off: its records are never read
+
+
+def test_grpc_health_checking_service(base):
+    """--enable_grpc_healthcheck_service: grpc.health.v1 as TF Serving 2.16.1's server.cc sets it up."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    serving_status = health_pb2.HealthCheckResponse.SERVING
+    with _server(base) as plain, grpc.insecure_channel(f"127.0.0.1:{plain.grpc_port}") as channel:
+        with pytest.raises(grpc.RpcError) as refused:  # off by default, as in TF Serving
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    srv = _server(base, enable_grpc_healthcheck_service=True)
+    with srv, grpc.insecure_channel(f"127.0.0.1:{srv.grpc_port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "ModelService", "PredictionService"):
+            assert stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=10).status == serving_status
+        with pytest.raises(grpc.RpcError) as unknown:
+            stub.Check(health_pb2.HealthCheckRequest(service="tensorflow.serving.Nothing"), timeout=10)
+        assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service="PredictionService"), timeout=60)
+        assert next(watch).status == serving_status
+        srv.grpc.stop(grace=5)
+        assert next(watch).status == health_pb2.HealthCheckResponse.NOT_SERVING
