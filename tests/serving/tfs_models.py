@@ -126,3 +126,63 @@ def write_add_with_default(export_dir: str) -> str:
         builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={"serving_default": sig})
         builder.save()
     return export_dir
+
+
+def mnist_digits() -> dict[str, tuple]:
+    """scikit-learn's 8x8 digits as MNIST-shaped data: 28x28 uint8 (each pixel 3x3, a 2-pixel border).
+
+    ``{"train": (images, labels), "test": (images, labels)}``; the last 300 digits are the test split.
+    """
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    big = np.kron(digits.images, np.ones((3, 3))) * (255.0 / 16.0)
+    images = np.pad(big, ((0, 0), (2, 2), (2, 2))).round().astype(np.uint8)
+    labels = digits.target.astype(np.uint8)
+    return {"train": (images[:-300], labels[:-300]), "test": (images[-300:], labels[-300:])}
+
+
+def write_mnist_idx_files(work_dir: str, data: dict[str, tuple]) -> str:
+    """The four gzipped IDX files of the MNIST distribution (big-endian magic 2051/2049 and sizes), so that
+    readers of MNIST (TF Serving's ``example/mnist_input_data.py``) find them in ``work_dir`` and download
+    nothing."""
+    import gzip
+    import struct
+
+    os.makedirs(work_dir, exist_ok=True)
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images, labels = data[split]
+        n, rows, cols = images.shape
+        with gzip.open(os.path.join(work_dir, f"{prefix}-images-idx3-ubyte.gz"), "wb") as f:
+            f.write(struct.pack(">IIII", 2051, n, rows, cols) + images.tobytes())
+        with gzip.open(os.path.join(work_dir, f"{prefix}-labels-idx1-ubyte.gz"), "wb") as f:
+            f.write(struct.pack(">II", 2049, n) + labels.tobytes())
+    return work_dir
+
+
+def write_mnist_softmax(export_dir: str, images, labels) -> str:
+    """The model of TF Serving's ``example/mnist_saved_model.py``: softmax regression on flattened [0, 1]
+    pixels, a TF1 SavedModel whose ``predict_images`` signature takes ``images`` (float, ``[-1, 784]``) to
+    ``scores``; fitted here by scikit-learn's logistic regression instead of 1,000 SGD steps."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    x = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    fit = LogisticRegression(max_iter=300).fit(x, labels)
+    v1 = tf.compat.v1
+    utils, sig_utils = v1.saved_model.utils, v1.saved_model.signature_def_utils
+    with tf.Graph().as_default() as graph, v1.Session(graph=graph) as sess:
+        pixels = v1.placeholder(tf.float32, shape=[None, x.shape[1]], name="x")
+        w = v1.Variable(fit.coef_.T.astype(np.float32), name="weights")
+        b = v1.Variable(fit.intercept_.astype(np.float32), name="biases")
+        scores = tf.nn.softmax(tf.matmul(pixels, w) + b, name="y")
+        sess.run(v1.global_variables_initializer())
+        predict = sig_utils.build_signature_def({"images": utils.build_tensor_info(pixels)},
+                                                {"scores": utils.build_tensor_info(scores)},
+                                                "tensorflow/serving/predict")
+        builder = v1.saved_model.Builder(export_dir)
+        builder.add_meta_graph_and_variables(sess, [tf.saved_model.SERVING],
+                                             signature_def_map={"predict_images": predict})
+        builder.save()
+    return export_dir
