@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from pipelines import nodes
+from tests.fixtures.served import served_clients
 from tests.pipelines.test_family_pipelines import MALFORMED, _run
 
 pytestmark = pytest.mark.pipeline
@@ -43,18 +44,8 @@ def _latest_version(serving: str, name: str) -> str:
     return os.path.join(serving, name, str(versions[-1]))
 
 
-def _serve(version_dir: str):
-    from serving import config as config_lib
-    from serving.server import ModelServer
-
-    return ModelServer(config_lib.single_model_config("m", os.path.dirname(version_dir)),
-                       file_system_poll_wait_seconds=0)
-
-
 def _check_encoder(version_dir: str) -> None:
     import tensorflow as tf
-
-    from serving.client import GrpcClient, RestClient
 
     loaded = tf.saved_model.load(version_dir)
     assert {"fill_mask", "embed", "masked_lm"} <= set(loaded.signatures)
@@ -68,44 +59,30 @@ def _check_encoder(version_dir: str) -> None:
     embed = {k: v.numpy() for k, v in loaded.signatures["embed"](text=tf.constant(rows)).items()}
     assert embed["pooled"].shape[0] == len(rows) and np.all(np.isfinite(embed["pooled"]))
 
-    with _serve(version_dir) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
-        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
-        try:
-            answer = rest.predict("m", instances=[{"text": "the function [MASK] a value"}],
-                                  signature_name="fill_mask")["predictions"][0]
-            assert answer["tokens"][0] == [t.decode() for t in fill["tokens"][0, 0]]
-            pooled = rest.predict("m", instances=[{"text": "a module"}], signature_name="embed")["predictions"]
-            assert len(pooled[0]["pooled"]) == embed["pooled"].shape[1]
-            via_grpc = grpc_client.predict("m", {"text": np.array(rows, dtype=object)}, signature_name="fill_mask")
-            np.testing.assert_array_equal(np.asarray(via_grpc["mask_count"]).reshape(-1),
-                                          fill["mask_count"].reshape(-1))
-        finally:
-            grpc_client.close()
-            rest.close()
+    with served_clients("m", os.path.dirname(version_dir)) as served:
+        answer = served.rest.predict("m", instances=[{"text": "the function [MASK] a value"}],
+                                     signature_name="fill_mask")["predictions"][0]
+        assert answer["tokens"][0] == [t.decode() for t in fill["tokens"][0, 0]]
+        pooled = served.rest.predict("m", instances=[{"text": "a module"}], signature_name="embed")["predictions"]
+        assert len(pooled[0]["pooled"]) == embed["pooled"].shape[1]
+        via_grpc = served.grpc.predict("m", {"text": np.array(rows, dtype=object)}, signature_name="fill_mask")
+        np.testing.assert_array_equal(np.asarray(via_grpc["mask_count"]).reshape(-1),
+                                      fill["mask_count"].reshape(-1))
 
 
 def _check_classifier(version_dir: str) -> None:
     import tensorflow as tf
 
-    from serving.client import GrpcClient, RestClient
-
     loaded = tf.saved_model.load(version_dir)
     rows = [b"the film was not bad at all", *MALFORMED]
     local = loaded.signatures["predict_raw"](text=tf.constant(rows))["probabilities"].numpy()
     assert local.shape == (len(rows), 2) and np.allclose(local.sum(axis=1), 1.0, atol=1e-4)
-    with _serve(version_dir) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
-        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
-        try:
-            answer = rest.predict("m", instances=[{"text": "the film was not bad at all"}],
-                                  signature_name="predict_raw")["predictions"][0]
-            np.testing.assert_allclose(answer["probabilities"], local[0], atol=1e-5)
-            via_grpc = grpc_client.predict("m", {"text": np.array(rows, dtype=object)}, signature_name="predict_raw")
-            np.testing.assert_allclose(np.asarray(via_grpc["probabilities"]).reshape(local.shape), local, atol=1e-5)
-        finally:
-            grpc_client.close()
-            rest.close()
+    with served_clients("m", os.path.dirname(version_dir)) as served:
+        answer = served.rest.predict("m", instances=[{"text": "the film was not bad at all"}],
+                                     signature_name="predict_raw")["predictions"][0]
+        np.testing.assert_allclose(answer["probabilities"], local[0], atol=1e-5)
+        via_grpc = served.grpc.predict("m", {"text": np.array(rows, dtype=object)}, signature_name="predict_raw")
+        np.testing.assert_allclose(np.asarray(via_grpc["probabilities"]).reshape(local.shape), local, atol=1e-5)
 
 
 def test_pretraining_then_fine_tuning_serves_raw_strings_and_reruns_fine_tuning_only(tmp_path):

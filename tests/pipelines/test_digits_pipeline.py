@@ -13,6 +13,8 @@ import os
 import numpy as np
 import pytest
 
+from tests.fixtures.served import served_clients
+
 pytestmark = pytest.mark.pipeline
 
 EPOCHS = 8
@@ -103,14 +105,10 @@ def test_pushed_model_answers_tf_serving_rest_and_grpc(output):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from serving import config as config_lib
-    from serving.client import RestClient
-    from serving.server import ModelServer
-
     images, labels, _ = _heldout_digits()
     base = os.path.join(output, "serving", "digits_cnn")
-    with ModelServer(config_lib.single_model_config("digits_cnn", base), port=0, rest_api_port=0) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
+    with served_clients("digits_cnn", base) as served:
+        rest, server = served.rest, served.server
         status, body = rest.request("POST", "/v1/models/digits_cnn:predict", {
             "signature_name": "predict_raw", "instances": [{"image": row.tolist()} for row in images[:50]]})
         assert status == 200

@@ -14,6 +14,8 @@ import os
 import numpy as np
 import pytest
 
+from tests.fixtures.served import served_clients
+
 pytestmark = pytest.mark.pipeline
 
 CASES = {
@@ -125,35 +127,28 @@ def _served_answers(version_dir: str, records: list[bytes], request=_default_req
     may send more requests to the same server (e.g. malformed ones)."""
     import tensorflow as tf
 
-    from serving import config as config_lib
-    from serving.client import GrpcClient, RestClient, b64
-    from serving.server import ModelServer
+    from serving.client import b64
 
     loaded = tf.saved_model.load(version_dir)
     base, name = os.path.dirname(version_dir), "candidate"
     answers = {}
-    with ModelServer(config_lib.single_model_config(name, base), file_system_poll_wait_seconds=0) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
-        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
-        try:
-            for signature, fn in loaded.signatures.items():
-                inputs = request(fn, records)
-                in_process = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
-                if all(v.ndim == 0 for v in inputs.values()):  # e.g. sample(count): columnar
-                    outputs = rest.predict(name, inputs={k: v.item() for k, v in inputs.items()},
-                                           signature_name=signature)["outputs"]
-                    via_rest = {k: np.asarray(v) for k, v in outputs.items()}
-                else:
-                    instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
-                    rows = rest.predict(name, instances=[instance], signature_name=signature)["predictions"]
-                    via_rest = ({k: np.asarray([row[k] for row in rows]) for k in in_process} if len(in_process) > 1
-                                else {next(iter(in_process)): np.asarray(rows)})
-                answers[signature] = (in_process, via_rest, grpc_client.predict(name, inputs, signature_name=signature))
-                if check is not None:
-                    check(signature, inputs, rest, grpc_client, name)
-        finally:
-            grpc_client.close()
-            rest.close()
+    with served_clients(name, base) as served:
+        rest, grpc_client = served.rest, served.grpc
+        for signature, fn in loaded.signatures.items():
+            inputs = request(fn, records)
+            in_process = {k: v.numpy() for k, v in fn(**{k: tf.constant(v) for k, v in inputs.items()}).items()}
+            if all(v.ndim == 0 for v in inputs.values()):  # e.g. sample(count): columnar
+                outputs = rest.predict(name, inputs={k: v.item() for k, v in inputs.items()},
+                                       signature_name=signature)["outputs"]
+                via_rest = {k: np.asarray(v) for k, v in outputs.items()}
+            else:
+                instance = {k: b64(v[0]) if v.dtype == object else v[0].tolist() for k, v in inputs.items()}
+                rows = rest.predict(name, instances=[instance], signature_name=signature)["predictions"]
+                via_rest = ({k: np.asarray([row[k] for row in rows]) for k in in_process} if len(in_process) > 1
+                            else {next(iter(in_process)): np.asarray(rows)})
+            answers[signature] = (in_process, via_rest, grpc_client.predict(name, inputs, signature_name=signature))
+            if check is not None:
+                check(signature, inputs, rest, grpc_client, name)
     return answers
 
 

@@ -12,6 +12,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.fixtures.served import served_clients
 from tests.pipelines.test_family_pipelines import _call_every_signature, _run
 
 pytestmark = pytest.mark.pipeline
@@ -74,67 +75,60 @@ def test_esn_pipeline_is_blessed_pushed_and_serves_every_signature(pushed):
 
 
 def test_pushed_model_forecasts_over_rest_and_grpc(pushed):
-    from serving import config as config_lib
-    from serving.client import GrpcClient, RestClient, b64
+    from serving.client import b64
     from serving.errors import ServingError
-    from serving.server import ModelServer
 
     _, output, run = pushed
     records = _eval_records(output, 64)
     past, future = _windows(records)
     base = os.path.join(output, "serving", MODEL_NAME)
-    with ModelServer(config_lib.single_model_config(MODEL_NAME, base), port=0, rest_api_port=0) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
-        grpc_client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
-        try:
-            path = f"/v1/models/{MODEL_NAME}:predict"
-            # A raw window of past values in (JSON), the horizon out in the series' units.
-            status, body = rest.request("POST", path, {"signature_name": "forecast_raw",
-                                                       "instances": [{"past": row.tolist()} for row in past]})
-            assert status == 200, body
-            rest_forecast = np.array(body["predictions"], np.float32)
-            assert rest_forecast.shape == future.shape
-            nrmse = np.sqrt(np.mean((rest_forecast - future) ** 2)) / np.std(future)
-            assert nrmse < 0.1, nrmse
+    with served_clients(MODEL_NAME, base) as served:
+        rest, grpc_client = served.rest, served.grpc
+        path = f"/v1/models/{MODEL_NAME}:predict"
+        # A raw window of past values in (JSON), the horizon out in the series' units.
+        status, body = rest.request("POST", path, {"signature_name": "forecast_raw",
+                                                   "instances": [{"past": row.tolist()} for row in past]})
+        assert status == 200, body
+        rest_forecast = np.array(body["predictions"], np.float32)
+        assert rest_forecast.shape == future.shape
+        nrmse = np.sqrt(np.mean((rest_forecast - future) ** 2)) / np.std(future)
+        assert nrmse < 0.1, nrmse
 
-            status, body = rest.request("POST", path, {"signature_name": "forecast",
-                                                       "instances": [b64(r) for r in records[:8]]})
-            assert status == 200, body
-            np.testing.assert_allclose(np.array(body["predictions"]), rest_forecast[:8], rtol=1e-5, atol=1e-5)
+        status, body = rest.request("POST", path, {"signature_name": "forecast",
+                                                   "instances": [b64(r) for r in records[:8]]})
+        assert status == 200, body
+        np.testing.assert_allclose(np.array(body["predictions"]), rest_forecast[:8], rtol=1e-5, atol=1e-5)
 
-            grpc_forecast = grpc_client.predict(MODEL_NAME, {"past": past}, signature_name="forecast_raw")["forecast"]
-            np.testing.assert_allclose(grpc_forecast, rest_forecast, rtol=1e-5, atol=1e-5)
+        grpc_forecast = grpc_client.predict(MODEL_NAME, {"past": past}, signature_name="forecast_raw")["forecast"]
+        np.testing.assert_allclose(grpc_forecast, rest_forecast, rtol=1e-5, atol=1e-5)
 
-            # Bad windows: a clear 400 over REST, INVALID_ARGUMENT over gRPC, never a crash.
-            short = past[:1, 1:]
-            status, body = rest.request("POST", path, {"signature_name": "forecast_raw",
-                                                       "instances": [{"past": short[0].tolist()}]})
-            assert status == 400 and _says_wrong_length(body["error"]), body
-            nan = past[:1].copy()
-            nan[0, 5] = math.nan
-            status, body = rest.request("POST", path, {"signature_name": "forecast_raw",
-                                                       "instances": [{"past": nan[0].tolist()}]})
-            assert status == 400 and "NaN" in body["error"], body
-            for bad, message in ((short, "shape"), (nan, "NaN")):
-                with pytest.raises(ServingError) as error:
-                    grpc_client.predict(MODEL_NAME, {"past": bad}, signature_name="forecast_raw")
-                assert error.value.code.name == "INVALID_ARGUMENT", error.value
-                assert _says_wrong_length(error.value.message) if message == "shape" else message in error.value.message
-            # A tf.Example whose window is too short fails parsing: also a 400.
-            import tensorflow as tf
+        # Bad windows: a clear 400 over REST, INVALID_ARGUMENT over gRPC, never a crash.
+        short = past[:1, 1:]
+        status, body = rest.request("POST", path, {"signature_name": "forecast_raw",
+                                                   "instances": [{"past": short[0].tolist()}]})
+        assert status == 400 and _says_wrong_length(body["error"]), body
+        nan = past[:1].copy()
+        nan[0, 5] = math.nan
+        status, body = rest.request("POST", path, {"signature_name": "forecast_raw",
+                                                   "instances": [{"past": nan[0].tolist()}]})
+        assert status == 400 and "NaN" in body["error"], body
+        for bad, message in ((short, "shape"), (nan, "NaN")):
+            with pytest.raises(ServingError) as error:
+                grpc_client.predict(MODEL_NAME, {"past": bad}, signature_name="forecast_raw")
+            assert error.value.code.name == "INVALID_ARGUMENT", error.value
+            assert _says_wrong_length(error.value.message) if message == "shape" else message in error.value.message
+        # A tf.Example whose window is too short fails parsing: also a 400.
+        import tensorflow as tf
 
-            example = tf.train.Example()
-            example.features.feature["past"].float_list.value.extend(short[0].tolist())
-            status, body = rest.request("POST", path, {"signature_name": "forecast",
-                                                       "instances": [b64(example.SerializeToString())]})
-            assert status == 400 and body["error"], body
-            # The server survived every bad request.
-            status, _ = rest.request("POST", path, {"signature_name": "forecast_raw",
-                                                    "instances": [{"past": past[0].tolist()}]})
-            assert status == 200
-        finally:
-            grpc_client.close()
-            rest.close()
+        example = tf.train.Example()
+        example.features.feature["past"].float_list.value.extend(short[0].tolist())
+        status, body = rest.request("POST", path, {"signature_name": "forecast",
+                                                   "instances": [b64(example.SerializeToString())]})
+        assert status == 400 and body["error"], body
+        # The server survived every bad request.
+        status, _ = rest.request("POST", path, {"signature_name": "forecast_raw",
+                                                "instances": [{"past": past[0].tolist()}]})
+        assert status == 200
 
 
 def test_model_below_the_threshold_is_not_pushed(pushed):

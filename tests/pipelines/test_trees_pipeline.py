@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.fixtures.served import served_clients
 from tests.pipelines.test_family_pipelines import _call_every_signature, _run
 
 pytestmark = pytest.mark.pipeline
@@ -73,16 +74,12 @@ def test_served_trees_over_rest_and_grpc_and_malformed_trees_are_400(pushed):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from serving import config as config_lib
-    from serving.client import RestClient
-    from serving.server import ModelServer
-
     output, version_dir, _ = pushed
     local = tf.saved_model.load(version_dir).signatures["predict_raw"](
         **{k: tf.constant([t[k] for t in TREES]) for k in ("nodes", "left", "right")})
     base = os.path.join(output, "serving", MODEL)
-    with ModelServer(config_lib.single_model_config(MODEL, base), port=0, rest_api_port=0) as server:
-        rest = RestClient(f"http://127.0.0.1:{server.rest_port}")
+    with served_clients(MODEL, base) as served:
+        rest, server = served.rest, served.server
         status, body = rest.request("POST", f"/v1/models/{MODEL}:predict",
                                     {"signature_name": "predict_raw", "instances": TREES})
         assert status == 200, body
