@@ -13,7 +13,8 @@ latency (ms), throughput (requests/s) and the server's CPU time per request
   HTTP stacks answering the same bytes with no parsing and no model.
 
 A second case, side by side in the same run, is compute-heavy: the project's
-``rnn`` family (a Bi-LSTM text classifier, ``--heavy_units`` wide) exported as
+``rnn`` family (a Bi-LSTM text classifier, 128 and 256 units wide by default:
+``--heavy_units``) exported as
 the Trainer exports, where one row alone costs far more per row than a row of a
 batch, so batching can pay.
 
@@ -442,8 +443,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tf_serving_timing", type=int, default=1,
                         help="also measure batching with --eager_batching=false (a batch waits out its timeout, "
                              "as in TF Serving); 0: skip")
-    parser.add_argument("--heavy_units", type=int, default=128,
-                        help="LSTM units of the compute-heavy case (0: skip it)")
+    parser.add_argument("--heavy_units", type=int, nargs="+", default=[128, 256],
+                        help="LSTM units of each compute-heavy case (0: skip them)")
     parser.add_argument("--heavy_length", type=int, default=64, help="tokens per request of the heavy case")
     parser.add_argument("--heavy_requests", type=int, default=300, help="requests per cell of the heavy case")
     args = parser.parse_args(argv)
@@ -490,23 +491,23 @@ def main(argv: list[str] | None = None) -> None:
         return
     batch_stats = _served_cells(args, bench, tmp.name, transport_floor=True)
 
-    heavy = None
-    if args.heavy_units > 0:
+    heavy_cases = []
+    for units in [u for u in args.heavy_units if u > 0]:
         heavy_args = argparse.Namespace(**{**vars(args), "model_name": "bilstm", "signature_name": "predict_raw",
                                            "requests": args.heavy_requests,
                                            "concurrency": sorted({1, top}),
-                                           "model_base_path": os.path.join(tmp.name, "bilstm")})
-        print(f"\ncompute-heavy case: the rnn family's Bi-LSTM ({args.heavy_units} units, "
+                                           "model_base_path": os.path.join(tmp.name, f"bilstm{units}")})
+        print(f"\ncompute-heavy case: the rnn family's Bi-LSTM ({units} units, "
               f"{args.heavy_length} tokens), {args.heavy_requests} requests per cell", flush=True)
-        write_compute_heavy_model(os.path.join(heavy_args.model_base_path, "1"), args.heavy_units,
-                                  args.heavy_length)
+        write_compute_heavy_model(os.path.join(heavy_args.model_base_path, "1"), units, args.heavy_length)
         heavy_servable = Servable("bilstm", 1, os.path.join(heavy_args.model_base_path, "1"))
         _, heavy_sig = heavy_servable.signature("predict_raw")
         heavy = Bench(heavy_args, _inputs_from_signature(heavy_sig, 1, None))
         heavy_floor = _in_process(heavy_args, heavy, heavy_servable, _inputs_from_signature(heavy_sig, 1, None),
                                   _inputs_from_signature(heavy_sig, args.max_batch_size, None))
         heavy_servable.close()
-        heavy_stats = _served_cells(heavy_args, heavy, tmp.name, transport_floor=False)
+        heavy_cases.append((units, heavy, heavy_floor, _served_cells(heavy_args, heavy, tmp.name,
+                                                                     transport_floor=False)))
 
     print(f"\nbatching parameters: max_batch_size {args.max_batch_size}, batch_timeout_micros "
           f"{args.batch_timeout_micros}, num_batch_threads {args.num_batch_threads}; server flags "
@@ -515,9 +516,9 @@ def main(argv: list[str] | None = None) -> None:
                                                  f"in-process; batching >= 0.95x unbatched)")
     for mode, concurrency, stats in batch_stats:
         print(f"{mode} server at concurrency {concurrency} (gRPC and REST runs): {stats or 'no batching log'}")
-    if heavy is not None:
-        _report(heavy, *heavy_floor, top, "Bi-LSTM: compute-heavy model (goal: batched >= 2x unbatched at "
-                                          f"concurrency {top})")
+    for units, heavy, heavy_floor, heavy_stats in heavy_cases:
+        _report(heavy, *heavy_floor, top, f"Bi-LSTM, {units} units: compute-heavy model (goal: batched >= 2x "
+                                          f"unbatched at concurrency {top})")
         for mode, concurrency, stats in heavy_stats:
             print(f"{mode} server at concurrency {concurrency} (gRPC and REST runs): {stats or 'no batching log'}")
     tmp.cleanup()
