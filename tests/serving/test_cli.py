@@ -74,10 +74,15 @@ def test_serve_command_runs_from_a_config_file_with_batching(toy_base, tmp_path,
     params.write_text("max_batch_size { value: 4 } batch_timeout_micros { value: 1000 }")
     parser = argparse.ArgumentParser()
     cli.add_serve_parser(parser.add_subparsers())
-    args = parser.parse_args(["serve", "--port", "0", "--model_config_file", str(config), "--enable_batching",
-                              "--batching_parameters_file", str(params), "--file_system_poll_wait_seconds", "0"])
+    argv = ["serve", "--port", "0", "--model_config_file", str(config), "--enable_batching",
+            "--batching_parameters_file", str(params), "--file_system_poll_wait_seconds", "0"]
+    args = parser.parse_args(argv)
     server = cli.build_server(args)
     assert server.core.batcher.options.max_batch_size == 4
+    assert server.core.batcher.options.eager  # --eager_batching defaults to true
+    tf_timing = cli.build_server(parser.parse_args([*argv, "--eager_batching=false"]))
+    assert tf_timing.core.batcher.options.eager is False
+    tf_timing.stop()
     with server:
         from serving.client import GrpcClient
         client = GrpcClient(f"127.0.0.1:{server.grpc_port}")
