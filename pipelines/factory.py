@@ -95,6 +95,8 @@ def _stage(config: PipelineConfig, pipeline_root: str, serving_dir: str, stage: 
             "num_classes": config.num_classes, "seed": config.seed,
             # A stage whose model starts another's Trainer also saves it as a Keras file.
             "save_keras": stage is not None,
+            # The stage whose blessed model this Trainer starts from (run_fn says so when there is none).
+            **({"pretraining_stage": config.pretraining.name} if base_model is not None else {}),
             # The tf.distribute strategy (components/trainer/distribute.py), only when the config names one.
             **({"distribution": config.distribution} if config.distribution else {}),
             "code_fingerprint": code_fingerprint(

@@ -131,6 +131,11 @@ def run_fn(fn_args: FnArgs) -> None:
             raise ValueError(f"the base model {fn_args.base_model} has no Keras file {base}: a model that starts "
                              "another stage must come from a Trainer run with save_keras")
         data = dataclasses.replace(data, extras={**data.extras, BASE_MODEL: base})
+    elif config.get("pretraining_stage"):
+        raise ValueError(f"no blessed model from the pretraining stage '{config['pretraining_stage']}': its "
+                         "Evaluator has blessed none of the models it trained (its metrics and reasons are in the "
+                         "run's report and `zoo runs`), and this stage starts only from a blessed one; train that "
+                         "stage longer or revise its thresholds")
     train_ds = make_dataset(fn_args.train_files, fn_args.data_accessor, tft_output,
                             data.label_key, hparams.batch_size, shuffle=True, seed=hparams.seed,
                             repeat=hparams.steps_per_epoch is not None)

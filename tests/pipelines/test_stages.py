@@ -52,6 +52,9 @@ def test_a_pretraining_stage_is_a_whole_stage_before_the_final_one(tmp_path):
     # Only a model that feeds another stage is also saved as a Keras file.
     assert json.loads(upstream_trainer.exec_properties["custom_config"])["save_keras"] is True
     assert json.loads(final_trainer.exec_properties["custom_config"])["save_keras"] is False
+    # The final Trainer knows which stage it waits for (a clear error when that stage blessed nothing).
+    assert json.loads(final_trainer.exec_properties["custom_config"])["pretraining_stage"] == "digits_upstream"
+    assert "pretraining_stage" not in json.loads(upstream_trainer.exec_properties["custom_config"])
     # Each stage's no-regression baseline is its own Trainer's last blessed model, never the other stage's.
     for stage in (None, nodes.PRETRAINING):
         baseline = by_id[nodes.staged(nodes.BASELINE_RESOLVER, stage)]
@@ -132,3 +135,14 @@ def test_editing_the_final_stage_never_reruns_pretraining(tmp_path):
     assert list_versions(os.path.join(paths.serving, "digits_upstream")) == upstream_versions
     assert states[nodes.TRAINER] == "ran" and states[nodes.EVALUATOR] == "ran", states
     assert _inputs_of(paths.metadata, config.name, nodes.TRAINER)["base_model"] == [upstream_model.id]
+
+
+@pytest.mark.pipeline
+def test_a_pretraining_stage_that_blesses_nothing_stops_the_final_stage_clearly(tmp_path):
+    from pipelines.runner import Paths, run_pipeline
+
+    config = _two_stages()
+    unreachable = (Threshold("sparse_categorical_accuracy", lower_bound=1.01),)
+    config = config.with_overrides(pretraining=config.pretraining.with_overrides(thresholds=unreachable))
+    with pytest.raises(Exception, match="no blessed model from the pretraining stage 'digits_upstream'"):
+        run_pipeline(config, Paths(str(tmp_path)), echo=lambda line: None)
