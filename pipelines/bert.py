@@ -34,12 +34,14 @@ PRETRAINING = PipelineConfig(
                       # Pieces seen at least twice: about 3,500 tokens on the offline corpus.
                       "vocab_size": 4000, "learn_params": {"lower_thresh": 2}},
     model="bert_pretraining",
-    hparams={"preset": "tiny", "sequence_length": SEQUENCE_LENGTH, "epochs": 8},
+    hparams={"preset": "tiny", "sequence_length": SEQUENCE_LENGTH, "epochs": 24},
     label_key="next_sentence",
     num_classes=2,
-    # At these defaults the held-out figures are masked-token accuracy 0.157 and NSP 0.562 (500 pairs); NSP
-    # over-fits 4,000 pairs (20 epochs at 5e-4: train 0.72, held-out 0.55-0.58), so 0.6 was never reached.
-    # The NSP bar says "learned more than chance" (0.5 +- 0.022 on 500 pairs); a larger corpus would allow more.
+    # Held-out figures (500 pairs): at 8 epochs masked-token accuracy 0.148-0.157 and NSP 0.524-0.562 in two
+    # runs, one below the NSP bar (then nothing is blessed and the fine-tuning stages stop); at 24 epochs (~3,000
+    # steps) 0.202 and 0.562. NSP over-fits 4,000 pairs (20 epochs at 5e-4: train 0.72, held-out 0.55-0.58), so
+    # 0.6 was never reached. The NSP bar says "learned more than chance" (0.5 +- 0.022 on 500 pairs); a larger
+    # corpus would allow more.
     thresholds=(Threshold("masked_token_accuracy", lower_bound=0.08),
                 Threshold("next_sentence_accuracy", lower_bound=0.54)),
     serving_model_name="bert_encoder",
@@ -73,6 +75,9 @@ PAIRS = PipelineConfig(
     hparams={"text_keys": ["text_a", "text_b"], "sequence_length": SEQUENCE_LENGTH, "epochs": 5},
     label_key="label",
     num_classes=2,
+    # Not met at these defaults (2026-12-02, tiny): with bert_pretraining blessed (24 epochs: masked-token
+    # accuracy 0.202, NSP 0.562) fine-tuning reached 0.538. benchmarks/bert_label_budget.py reaches 0.644 on all
+    # labels with 8,000 pretraining steps on the documentation corpus alone; kept as the bar.
     thresholds=(Threshold("sparse_categorical_accuracy", lower_bound=0.6),),
     serving_model_name="pairs_bert",
     pretraining=PRETRAINING,
