@@ -48,6 +48,9 @@ loads the pretraining stage's ``.keras`` file (``DataSpec.extras["base_model"]``
 or the ``base_model`` hparam) and fine-tunes its preprocessor and backbone;
 with ``pretrained=False`` it builds the same architecture from scratch on the
 vocabulary. Serves ``predict`` (probabilities, classes) on raw strings.
+Few-label options, off by default: ``head_init="nsp"`` (a two-class pair
+classifier's head starts as the pretrained next-sentence head) and
+``probe_epochs`` (LP-FT: the head alone first, the encoder frozen).
 
 Example:
 
@@ -104,6 +107,8 @@ PRESETS: Mapping[str, Mapping[str, int]] = types.MappingProxyType({
 })
 SHAPE_FIELDS = ("num_layers", "hidden_dim", "num_heads", "intermediate_dim", "sequence_length")
 IS_NEXT = 1  # the NSP head's class for "B follows A" (wordpiece.NEXT_SENTENCE == 1)
+HEAD_INITS = ("random", "nsp")
+POSITIVE = 1  # a two-class classifier's positive class: the NSP head's IsNext becomes it
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -194,6 +199,13 @@ class BertClassifierHParams(BertHParams):
         pretrained: start from the pretrained encoder (``DataSpec.extras["base_model"]``
             or ``base_model``); ``False`` builds the same architecture from scratch.
         base_model: a pretrained model's ``.keras`` file, instead of the trainer's.
+        head_init: ``"random"`` (default) or ``"nsp"``: a two-class sentence-pair classifier's head
+            starts as the pretrained next-sentence head (IsNext -> class 1), so before any step it
+            scores "B belongs with A" as pretraining learned it (needs ``pretrained`` and two text keys).
+        probe_epochs: LP-FT (linear probe, then fine-tune; Kumar et al. 2022): the first
+            ``probe_epochs`` of the ``epochs`` train the head alone, the encoder frozen, at
+            ``probe_learning_rate`` (``None``: ``learning_rate``); then all of it, with a fresh optimizer.
+            0 (default): fine-tune everything from the first step.
 
     With a pretrained encoder the shape fields are the encoder's; only
     ``sequence_length`` may differ (up to the encoder's maximum); ``dropout``
@@ -213,6 +225,9 @@ class BertClassifierHParams(BertHParams):
     pretrained: bool = True
     base_model: str | None = None
     learning_rate: float = 2e-4
+    head_init: str = "random"
+    probe_epochs: int = 0
+    probe_learning_rate: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -225,6 +240,14 @@ class BertClassifierHParams(BertHParams):
         self.text_keys = keys
         if not isinstance(self.pretrained, bool):
             raise ValueError(f"pretrained must be true or false, got {self.pretrained!r}")
+        check_choice("head_init", self.head_init, HEAD_INITS)
+        if self.head_init == "nsp" and not (self.pretrained and len(keys) == 2):
+            raise ValueError("head_init='nsp' starts a sentence-pair classifier from the pretrained next-sentence "
+                             "head: it needs pretrained=true and two text_keys")
+        if not (isinstance(self.probe_epochs, int) and 0 <= self.probe_epochs < self.epochs):
+            raise ValueError(f"probe_epochs must be in [0, epochs={self.epochs}), got {self.probe_epochs!r}")
+        if self.probe_learning_rate is not None and not self.probe_learning_rate > 0:
+            raise ValueError(f"probe_learning_rate must be > 0, got {self.probe_learning_rate!r}")
 
 
 def vocabulary_file(hparams: BertHParams, data: DataSpec) -> str:
@@ -468,14 +491,31 @@ class BertPretraining(ModelFamily):
         }
 
 
-def load_pretrained(path: str) -> tuple[BertPreprocessor, Any]:
-    """``(preprocessor, backbone)`` of a pretraining model's ``.keras`` file."""
+def load_pretrained_model(path: str) -> Any:
+    """The model of a pretraining ``.keras`` file (checked to hold a preprocessor and a backbone)."""
     if not os.path.exists(path):
         raise ValueError(f"no pretrained encoder at {path!r}")
     model = keras.saving.load_model(path, compile=False)
     if not (hasattr(model, "preprocessor") and hasattr(model, "backbone")):
         raise ValueError(f"{path!r} holds a {type(model).__name__}, not a BERT model with a preprocessor and backbone")
+    return model
+
+
+def load_pretrained(path: str) -> tuple[BertPreprocessor, Any]:
+    """``(preprocessor, backbone)`` of a pretraining model's ``.keras`` file."""
+    model = load_pretrained_model(path)
     return model.preprocessor, model.backbone
+
+
+def nsp_head_weights(path: str) -> list[Any]:
+    """``[kernel [hidden, 2], bias [2]]`` of a pretraining file's next-sentence head, its columns ordered
+    so that IsNext is column :data:`POSITIVE` (a two-class classifier's head takes them as they are)."""
+    model = load_pretrained_model(path)
+    if not hasattr(model, "nsp_head"):
+        raise ValueError(f"{path!r} holds a {type(model).__name__} without a next-sentence head")
+    kernel, bias = model.nsp_head.get_weights()
+    order = [1 - IS_NEXT, IS_NEXT]  # column POSITIVE (1) = IsNext
+    return [kernel[:, order], bias[order]]
 
 
 def with_dropout(backbone: Any, rate: float) -> Any:
@@ -508,16 +548,20 @@ class BertClassifier(ClassifierFamily):
     def input_features(self, hparams: BertClassifierHParams) -> tuple[str, ...]:
         return tuple(hparams.text_keys)
 
-    def encoder(self, hparams: BertClassifierHParams, data: DataSpec) -> tuple[BertPreprocessor, Any]:
-        """The pretrained ``(preprocessor, backbone)``, or fresh ones when ``pretrained=False``."""
-        if not hparams.pretrained:
-            return build_encoder(hparams, vocabulary_file(hparams, data))
+    def base_model(self, hparams: BertClassifierHParams, data: DataSpec) -> str:
+        """The pretrained ``.keras`` file: the ``base_model`` hparam, else the pretraining stage's."""
         path = hparams.base_model or data.extras.get(BASE_MODEL)
         if not path:
             raise ValueError(f"'{self.name}' with pretrained=True needs the pretrained encoder's .keras file "
                              f"(DataSpec.extras['{BASE_MODEL}'], set by a pretraining stage, or the "
                              "base_model hparam); set pretrained=false to train from scratch")
-        preprocessor, backbone = load_pretrained(path)
+        return path
+
+    def encoder(self, hparams: BertClassifierHParams, data: DataSpec) -> tuple[BertPreprocessor, Any]:
+        """The pretrained ``(preprocessor, backbone)``, or fresh ones when ``pretrained=False``."""
+        if not hparams.pretrained:
+            return build_encoder(hparams, vocabulary_file(hparams, data))
+        preprocessor, backbone = load_pretrained(self.base_model(hparams, data))
         backbone = with_dropout(backbone, hparams.dropout)  # else it keeps the pretraining stage's rate
         length = hparams.sequence_length
         if length and length != preprocessor.sequence_length:
@@ -534,6 +578,37 @@ class BertClassifier(ClassifierFamily):
         pooled = backbone(_encoder_inputs(packed))["pooled_output"]
         # compiled by ClassifierFamily.build: jit_compile="auto" resolves to no XLA, the preprocessor says so
         return keras.layers.Dropout(hparams.dropout, name="head_dropout")(pooled)
+
+    def build_model(self, hparams: BertClassifierHParams, data: DataSpec) -> keras.Model:
+        """:meth:`ClassifierFamily.build_model`; with ``head_init="nsp"`` the head takes the NSP head's weights."""
+        model = super().build_model(hparams, data)
+        if hparams.head_init == "nsp":
+            if data.num_classes != 2:
+                raise ValueError(f"head_init='nsp' needs a two-class label (IsNext -> class {POSITIVE}); the data "
+                                 f"has {data.num_classes} classes")
+            model.get_layer("probabilities").set_weights(nsp_head_weights(self.base_model(hparams, data)))
+        return model
+
+    def compile(self, model: keras.Model, hparams: BertClassifierHParams, learning_rate: float) -> None:
+        """A fresh optimizer at ``learning_rate``, the loss and metric of :meth:`ClassifierFamily.build`."""
+        model.compile(optimizer=make_optimizer(hparams, learning_rate), loss="sparse_categorical_crossentropy",
+                      metrics=["sparse_categorical_accuracy"])
+
+    def train(self, model: keras.Model, hparams: BertClassifierHParams, train_ds: Any, eval_ds: Any,
+              callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
+        """:meth:`fit`; with ``probe_epochs``, first that many epochs of the head alone (LP-FT)."""
+        if not hparams.probe_epochs:
+            return self.fit(model, hparams, train_ds, eval_ds, callbacks)
+        backbone = model.get_layer("backbone")
+        backbone.trainable = False
+        self.compile(model, hparams, hparams.probe_learning_rate or hparams.learning_rate)
+        probe = self.fit(model, dataclasses.replace(hparams, epochs=hparams.probe_epochs, probe_epochs=0,
+                                                    lr_schedule=None), train_ds, eval_ds, callbacks)
+        backbone.trainable = True
+        self.compile(model, hparams, hparams.learning_rate)
+        rest = self.fit(model, dataclasses.replace(hparams, epochs=hparams.epochs - hparams.probe_epochs,
+                                                   probe_epochs=0), train_ds, eval_ds, callbacks)
+        return {k: probe.get(k, []) + rest.get(k, []) for k in {**probe, **rest}}
 
 
 def parameter_count(hparams: BertHParams, vocabulary_size: int = 30522) -> int:

@@ -56,7 +56,62 @@ def test_task_choice_defaults_to_pairs():
 def test_table_prints_the_gap_and_the_tasks_anchors(capsys):
     assert set(bench.ANCHORS) == set(bench.TASKS)
     rows = [{"labels": 300, "pretrained": (0.70, 1.0), "scratch": (0.55, 1.0), "bilstm": (0.52, 1.0)}]
-    bench.print_table("pairs", "zoo_pairs", rows, bench.NAMES, 300)
+    bench.print_table("pairs", "zoo_pairs", rows, ("pretrained", "scratch", "bilstm"), 300)
     out = capsys.readouterr().out
     assert "    300   0.7000 (1.000)   0.5500 (1.000)   0.5200 (1.000)      +0.1500" in out
-    assert "anchor validation" in out and "anchor bar" in out
+    assert "anchor selection" in out and "anchor bar" in out
+
+
+def test_selection_split_is_a_stable_disjoint_tenth_apart_from_test():
+    from datasets.corpus import Document, in_test
+
+    docs = [Document(f"src:{i}", "src", (f"Sentence of document {i}.",)) for i in range(2000)]
+    rest, held = bench.selection_split(docs, 10)
+    assert len(rest) + len(held) == len(docs) and not {d.id for d in rest} & {d.id for d in held}
+    assert 150 < len(held) < 250
+    assert bench.selection_split(docs, 10) == (rest, held)
+    # its own hash: not the test split's documents again
+    assert {d.id for d in held} != {d.id for d in docs if in_test(d.id, 10)}
+    assert bench.selection_split(docs, 0) == (docs, [])
+
+
+def test_without_sentences_drops_every_pair_that_touches_them():
+    split = ({"text_a": ["x", "held", "y"], "text_b": ["y", "z", "held"]}, np.array([1, 0, 1]))
+    features, labels = bench.without_sentences(split, {"held"})
+    assert features == {"text_a": ["x"], "text_b": ["y"]} and labels.tolist() == [1]
+
+
+def test_finetune_schedule_counts_the_probe_within_the_steps():
+    for steps, probe in ((300, 0), (300, 100), (300, 50), (200, 150)):
+        hp = bench.finetune_schedule(steps, probe)
+        assert hp["epochs"] * hp["steps_per_epoch"] == steps
+        assert hp["probe_epochs"] * hp["steps_per_epoch"] == probe
+    with pytest.raises(ValueError, match="probe steps"):
+        bench.finetune_schedule(300, 300)
+
+
+def test_pretrained_cache_reuses_only_files_of_the_same_settings(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    calls = []
+
+    def fake_pretrain(args, task, workdir, log=None):
+        calls.append(args.pretrain_steps)
+        paths = [str(tmp_path / f"work{len(calls)}" / n) for n in ("bert_pretraining.keras", "wordpiece.txt")]
+        for path in paths:
+            (tmp_path / f"work{len(calls)}").mkdir(exist_ok=True)
+            with open(path, "w") as f:
+                f.write(f"run {len(calls)}")
+        log.append(f"figures of run {len(calls)}")
+        return tuple(paths)
+
+    monkeypatch.setattr(bench, "pretrain", fake_pretrain)
+    args = argparse.Namespace(task="pairs", selection_percent=10, nsp_copies=4, pretrain_steps=8000, pretrain_lr=5e-4,
+                              sequence_length=64, pretrained_cache=str(tmp_path / "cache"))
+    model, vocab = bench.cached_pretraining(args, None, str(tmp_path))
+    assert calls == [8000] and open(model).read() == "run 1" and vocab.startswith(str(tmp_path / "cache"))
+    assert bench.cached_pretraining(args, None, str(tmp_path)) == (model, vocab) and calls == [8000]
+    assert "reused" in capsys.readouterr().out.split("figures of run 1")[0]
+    for change in ({"pretrain_steps": 500}, {"selection_percent": 0}):
+        bench.cached_pretraining(argparse.Namespace(**{**vars(args), **change}), None, str(tmp_path))
+    assert calls == [8000, 500, 8000] and open(model).read() == "run 3"

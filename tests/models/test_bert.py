@@ -385,3 +385,57 @@ def test_fine_tuning_dropout_reaches_the_pretrained_encoder(pretrained: dict) ->
         x = {"text": tf.constant(["the cat sat on the mat"] * 2)}
         a, b = (keras.ops.convert_to_numpy(model(x, training=True)) for _ in range(2))
         assert np.allclose(a, b) == (rate == 0.0)
+
+
+def pair_classifier_data(pretrained: dict, num_classes: int = 2) -> DataSpec:
+    return DataSpec(PAIR_DATA.features, wordpiece.LABEL, num_classes, extras={BASE_MODEL: pretrained["path"]})
+
+
+def test_nsp_head_init_scores_pairs_as_the_pretrained_nsp_head(pretrained: dict, sentences: list[str]) -> None:
+    from models.bert import IS_NEXT
+
+    family = registry.get("bert_classifier")
+    x, _ = pair_data(sentences, 8, seed=5)
+    model = pretrained["model"]
+    packed = model.preprocessor([x[wordpiece.TEXT_A], x[wordpiece.TEXT_B]])
+    pooled = model.backbone({k: packed[k] for k in ("token_ids", "segment_ids", "padding_mask")})["pooled_output"]
+    is_next = keras.ops.convert_to_numpy(keras.ops.softmax(model.nsp_head(pooled), axis=-1))[:, IS_NEXT]
+    for head_init, same in (("nsp", True), ("random", False)):
+        classifier = family.build(family.hparams({"text_keys": "text_a,text_b", "head_init": head_init}),
+                                  pair_classifier_data(pretrained))
+        positive = keras.ops.convert_to_numpy(classifier(x, training=False))[:, 1]
+        assert np.allclose(positive, is_next, atol=1e-5) == same
+    assert family.hparams({}).head_init == "random"  # today's behaviour stays the default
+    with pytest.raises(ValueError, match="head_init"):
+        family.hparams({"head_init": "nsp"})  # one text: no sentence pair
+    with pytest.raises(ValueError, match="head_init"):
+        family.hparams({"head_init": "nsp", "pretrained": False, "text_keys": "text_a,text_b"})
+    with pytest.raises(ValueError, match="two-class"):
+        family.build(family.hparams({"text_keys": "text_a,text_b", "head_init": "nsp"}),
+                     pair_classifier_data(pretrained, num_classes=3))
+
+
+def test_probe_epochs_train_the_head_alone_then_everything(pretrained: dict, sentences: list[str]) -> None:
+    family = registry.get("bert_classifier")
+    hp = family.hparams({"text_keys": "text_a,text_b", "epochs": 2, "probe_epochs": 1, "steps_per_epoch": 3,
+                         "batch_size": 8, "learning_rate": 1e-3, "probe_learning_rate": 1e-2})
+    model = family.build(hp, pair_classifier_data(pretrained))
+    x, y = pair_data(sentences, 24, seed=6)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(8)
+
+    def weights() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        return ([keras.ops.convert_to_numpy(w) for w in model.get_layer("backbone").weights],
+                [keras.ops.convert_to_numpy(w) for w in model.get_layer("probabilities").weights])
+
+    snapshots = [weights()]
+    record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(weights()))
+    history = family.train(model, hp, train, None, callbacks=[record])
+    assert len(history["loss"]) == 2 and len(snapshots) == 3
+    (backbone0, head0), (backbone1, head1), (backbone2, _) = snapshots
+    assert all(np.array_equal(a, b) for a, b in zip(backbone0, backbone1))  # probe: encoder frozen
+    assert not all(np.array_equal(a, b) for a, b in zip(head0, head1))      # ... the head learns
+    assert not all(np.array_equal(a, b) for a, b in zip(backbone1, backbone2))  # then everything
+    assert model.get_layer("backbone").trainable
+    assert family.hparams({}).probe_epochs == 0
+    with pytest.raises(ValueError, match="probe_epochs"):
+        family.hparams({"epochs": 2, "probe_epochs": 2})
