@@ -347,9 +347,13 @@ class ClassifierFamily(ModelFamily):
             raise ValueError(f"the '{self.name}' classifier needs labelled data with at least 2 classes "
                              f"(DataSpec.num_classes); got {data.num_classes}")
         model = self.build_model(hparams, data)
-        model.compile(optimizer=make_optimizer(hparams), loss="sparse_categorical_crossentropy",
-                      metrics=["sparse_categorical_accuracy"])
+        self.compile(model, hparams)
         return model
+
+    def compile(self, model: keras.Model, hparams: Any, learning_rate: float | None = None) -> None:
+        """A fresh optimizer (at ``learning_rate``, default the hyperparameters'), the classifier's loss and metric."""
+        model.compile(optimizer=make_optimizer(hparams, learning_rate), loss="sparse_categorical_crossentropy",
+                      metrics=["sparse_categorical_accuracy"])
 
     def signatures(self, model: keras.Model, hparams: Any, data: DataSpec) -> dict[str, Signature]:
         feature_keys = self.input_features(hparams)

@@ -589,11 +589,6 @@ class BertClassifier(ClassifierFamily):
             model.get_layer("probabilities").set_weights(nsp_head_weights(self.base_model(hparams, data)))
         return model
 
-    def compile(self, model: keras.Model, hparams: BertClassifierHParams, learning_rate: float) -> None:
-        """A fresh optimizer at ``learning_rate``, the loss and metric of :meth:`ClassifierFamily.build`."""
-        model.compile(optimizer=make_optimizer(hparams, learning_rate), loss="sparse_categorical_crossentropy",
-                      metrics=["sparse_categorical_accuracy"])
-
     def train(self, model: keras.Model, hparams: BertClassifierHParams, train_ds: Any, eval_ds: Any,
               callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict[str, list[float]]:
         """:meth:`fit`; with ``probe_epochs``, first that many epochs of the head alone (LP-FT)."""
