@@ -162,7 +162,6 @@ SEQUENCE_LENGTH = 64
 VOCAB_SIZE = 4000
 TASKS = ("pairs", "reviews")
 PAIR_SEPARATOR = " [SEP] "  # joins a pair into the Bi-LSTM's one text (the word Transform makes it "[ sep ]")
-CORPUS_SOURCES = ("pydoc", "docstrings")  # zoo_pairs' documents (datasets/pairs.py SOURCES)
 
 # A split: the raw text features by name (one "text", or "text_a" and "text_b") and the labels.
 Split = tuple[dict[str, list[str]], np.ndarray]
@@ -280,14 +279,15 @@ def pairs_task(args: argparse.Namespace, workdir: str) -> Task:
     from datasets import corpus, pairs
 
     splits = load_tfds("zoo_pairs/docs", ("text_a", "text_b"), workdir)
-    docs = corpus.split_documents(corpus.documents(CORPUS_SOURCES))
+    documents = corpus.documents(pairs.SOURCES)  # zoo_pairs' documents, read once
+    docs = corpus.split_documents(documents)
     train_docs, selection_docs = selection_split(docs["train"], args.selection_percent)
     test_docs = docs["test"]
     selection = ""
     if selection_docs:
         ids = {d.id for d in selection_docs}
         # zoo_pairs' own documents (sentences unique across the corpus), as datasets.pairs.splits makes them.
-        unique = corpus.split_documents(pairs.unique_sentences(corpus.documents(CORPUS_SOURCES)))["train"]
+        unique = corpus.split_documents(pairs.unique_sentences(documents))["train"]
         rows = pairs.same_document_pairs([d for d in unique if d.id in ids], SELECTION_PAIRS, SELECTION_SEED)
         splits["selection"] = ({k: [str(r[k]) for r in rows] for k in ("text_a", "text_b")},
                                np.array([r["label"] for r in rows], np.int64))
@@ -302,7 +302,7 @@ def pairs_task(args: argparse.Namespace, workdir: str) -> Task:
                 ("a list is a [MASK] sequence.", "return the [MASK] of the array.",
                  "raise an [MASK] if the file is closed."),
                 f"zoo_pairs {len(splits['train'][1])} train / {len(splits['test'][1])} test pairs; pretraining "
-                f"corpus {'+'.join(CORPUS_SOURCES)}: {len(train_docs)} train documents ({len(segments)} sentences) "
+                f"corpus {'+'.join(pairs.SOURCES)}: {len(train_docs)} train documents ({len(segments)} sentences) "
                 f"/ {len(test_docs)} held out{selection}")
 
 
@@ -345,7 +345,9 @@ CACHE_FILES = ("bert_pretraining.keras", "wordpiece.txt", "pretraining.log", "se
 
 def pretraining_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What the pretrained files depend on: the cache's key (a different value pretrains afresh)."""
-    return {"task": args.task, "sources": list(CORPUS_SOURCES), "selection_percent": args.selection_percent,
+    from datasets import pairs
+
+    return {"task": args.task, "sources": list(pairs.SOURCES), "selection_percent": args.selection_percent,
             "nsp_copies": args.nsp_copies, "pretrain_steps": args.pretrain_steps, "pretrain_lr": args.pretrain_lr,
             "sequence_length": args.sequence_length, "vocab_size": VOCAB_SIZE, "preset": "tiny"}
 

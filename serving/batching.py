@@ -202,9 +202,8 @@ class BatchScheduler:
         try:
             yield
         finally:
-            if self._local.arriving:
-                with self._cond:
-                    self._arrived()
+            with self._cond:
+                self._arrived()  # a no-op once run() has counted it
 
     def _arrived(self) -> None:
         """This thread's request has arrived (or left); called holding ``_cond``."""
@@ -225,14 +224,12 @@ class BatchScheduler:
         the requests in it, as TF Serving's ``BatchingSession`` does.
         """
         rows = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
-        batchable = len(rows) == 1 and -1 not in rows and rows != {0}
-        if not batchable or max(rows) >= self.options.max_batch_size:
+        (n,) = rows if len(rows) == 1 else {-1}  # -1: a scalar input or inputs of different batch sizes
+        if not 0 < n < self.options.max_batch_size:  # runs alone: no batch waits for it
             with self._cond:
-                self._arrived()  # runs alone: no batch waits for it
-        if not batchable:
-            return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
-        (n,) = rows
-        if n >= self.options.max_batch_size:
+                self._arrived()
+            if n < self.options.max_batch_size:  # not batchable
+                return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
             with self._slots:
                 return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
         shapes = tuple((name, v.dtype.str, v.shape[1:]) for name, v in sorted(inputs.items()))

@@ -52,8 +52,7 @@ def _measured(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
             start = time.perf_counter()
             status = "OK"
             try:
-                with self.core.arriving():
-                    return method(self, request, context)
+                return method(self, request, context)
             except errors.ServingError as e:
                 status = e.code.name
                 raise
@@ -65,6 +64,15 @@ def _measured(api: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                                                  (time.perf_counter() - start) * 1e6)
         return wrapper
     return decorate
+
+
+def _inference(method: Callable[..., Any]) -> Callable[..., Any]:
+    """An inference RPC: counted as arriving at the batcher while it decodes (ServerCore.arriving)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        with self.core.arriving():
+            return method(self, request, context)
+    return wrapper
 
 
 _NO_DEADLINE_S = 1e8  # grpcio reports "no deadline" as a remaining time of centuries
@@ -192,6 +200,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc
     @_measured("Predict")
+    @_inference
     def Predict(self, request: predict_pb2.PredictRequest, context: Any) -> predict_pb2.PredictResponse:
         deadline = request_deadline(context)
         inputs = {k: tensor_to_array(k, v) for k, v in request.inputs.items()}
@@ -204,6 +213,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc
     @_measured("Classify")
+    @_inference
     def Classify(self, request: Any, context: Any) -> classification_pb2.ClassificationResponse:
         spec, result = service.classify(self.core, request.model_spec, request.input,
                                         deadline=request_deadline(context))
@@ -211,6 +221,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     @_rpc
     @_measured("Regress")
+    @_inference
     def Regress(self, request: Any, context: Any) -> regression_pb2.RegressionResponse:
         spec, result = service.regress(self.core, request.model_spec, request.input,
                                        deadline=request_deadline(context))
