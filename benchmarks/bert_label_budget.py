@@ -423,7 +423,8 @@ def pretrain(args: argparse.Namespace, task: Task, workdir: str, log: list[str] 
     history = model.fit(feature_dataset({"text_a": a, "text_b": b}, labels, hp.batch_size, shuffle=True),
                         epochs=hp.epochs, steps_per_epoch=hp.steps_per_epoch, callbacks=[clock], verbose=0).history
     seconds = time.time() - start
-    per_step = clock.seconds / max(clock.timed_batches(), 1)
+    timed = clock.timed_batches()  # none when the run is shorter than the skipped first steps: use them all
+    per_step = clock.seconds / timed if timed else seconds / (hp.epochs * hp.steps_per_epoch)
     say(f"bert tiny pretraining: {hp.steps_per_epoch} steps x {hp.batch_size} pairs "
           f"({hp.steps_per_epoch * hp.batch_size / len(labels):.1f} passes) in {seconds:.0f}s; "
           f"throughput {hp.batch_size * tokens_per_pair / per_step:,.0f} tokens/s "
