@@ -182,17 +182,11 @@ class Task:
     summary: str
 
 
-def split_segments(text: str, clauses: bool) -> list[str]:
-    """Sentences of ``text`` (and, with ``clauses``, their comma clauses), stripped, non-empty."""
-    parts = [s.strip() for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text))]
-    if clauses:
-        parts = [c.strip() for s in parts for c in s.split(", ")]
-    return [p for p in parts if len(p) > 3]
-
-
-def pydoc_documents() -> list[list[str]]:
-    from pydoc_data.topics import topics
-    return [doc for doc in (split_segments(topics[k], clauses=False) for k in sorted(topics)) if doc]
+def review_clauses(text: str) -> tuple[str, ...]:
+    """The comma clauses of a review's sentences, stripped, longer than 3 characters (the reviews task's
+    segments: its labels hinge on negation and clause order)."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text))]
+    return tuple(c for c in (c.strip() for s in sentences for c in s.split(", ")) if len(c) > 3)
 
 
 def load_tfds(name: str, keys: Sequence[str], workdir: str) -> dict[str, Split]:
@@ -212,20 +206,6 @@ def load_tfds(name: str, keys: Sequence[str], workdir: str) -> dict[str, Split]:
     return out
 
 
-def nsp_pairs(documents: Sequence[Sequence[str]], seed: int) -> tuple[list[str], list[str], np.ndarray]:
-    """One pair per segment that has a successor: 50% that successor (1), 50% a random segment (0)."""
-    rng = np.random.default_rng(seed)
-    segments = [s for doc in documents for s in doc]
-    a, b, labels = [], [], []
-    for doc in documents:
-        for i in range(len(doc) - 1):
-            is_next = rng.random() < 0.5
-            a.append(doc[i])
-            b.append(doc[i + 1] if is_next else segments[rng.integers(len(segments))])
-            labels.append(int(is_next))
-    return a, b, np.array(labels, np.int64)
-
-
 def corpus_nsp_pairs(docs: Sequence[Any], seeds: Sequence[int]) -> tuple[list[str], list[str], np.ndarray]:
     """``datasets.corpus.next_sentence_pairs`` over ``docs`` (every position), once per seed, concatenated:
     each seed draws other NotNext partners and another half of the positions as IsNext."""
@@ -238,13 +218,18 @@ def corpus_nsp_pairs(docs: Sequence[Any], seeds: Sequence[int]) -> tuple[list[st
 
 def reviews_task(args: argparse.Namespace, workdir: str) -> Task:
     """zoo_reviews (one text); pretraining on pydoc topics and the review train texts (see the docstring)."""
+    from datasets import corpus
+
     splits = load_tfds("zoo_reviews", ("text",), workdir)
-    docs = pydoc_documents()
+    docs = corpus.pydoc_documents()
     held = len(docs) // 10
-    train_docs = docs[held:] + [split_segments(t, clauses=True) for t in splits["train"][0]["text"]]
-    held_docs = docs[:held] + [split_segments(t, clauses=True) for t in splits["test"][0]["text"]]
-    return Task("zoo_reviews", ("text",), splits, nsp_pairs(train_docs, seed=1), nsp_pairs(held_docs, seed=2),
-                [s for doc in train_docs for s in doc], 72,
+
+    def reviews(split: str) -> list[Any]:  # a review's segments are its comma clauses
+        return [corpus.Document(f"reviews:{split}:{i}", "reviews", review_clauses(t))
+                for i, t in enumerate(splits[split][0]["text"])]
+    train_docs, held_docs = docs[held:] + reviews("train"), docs[:held] + reviews("test")
+    return Task("zoo_reviews", ("text",), splits, corpus_nsp_pairs(train_docs, seeds=(1,)),
+                corpus_nsp_pairs(held_docs, seeds=(2,)), [s for doc in train_docs for s in doc.sentences], 72,
                 ("the [MASK] was truly awful.", "a list is a [MASK] sequence.", "return the [MASK] of the function."),
                 f"zoo_reviews {len(splits['train'][1])} train / {len(splits['test'][1])} test; pydoc topics "
                 f"{len(docs) - held} pretraining / {held} held out")
@@ -386,7 +371,7 @@ def pretrain(args: argparse.Namespace, task: Task, workdir: str, log: list[str] 
     import keras_hub
     import tensorflow as tf
 
-    import models
+    from models import registry as models
     from models.base import DataSpec, FeatureInfo
     from models.bert import masked_lm
     from models.features import wordpiece
@@ -512,7 +497,7 @@ def finetune_bert(args: argparse.Namespace, name: str, base_model: str, vocab_fi
     ``--probe-steps``), ``scratch``, or ``zeroshot`` (pretrained, the NSP head as the head, no step)."""
     import keras
 
-    import models
+    from models import registry as models
     from models.base import BASE_MODEL, DataSpec, FeatureInfo
 
     pretrained = name != "scratch"
@@ -557,7 +542,7 @@ def finetune_bilstm(args: argparse.Namespace, columns: dict, data: Any, index: n
     import keras
     from text_baselines import batches
 
-    import models
+    from models import registry as models
 
     train = {k: v[index] for k, v in columns["train"].items()}
     family = models.get("rnn")

@@ -63,7 +63,7 @@ def linear_ar(data: Mapping[str, np.ndarray]) -> np.ndarray:
 def family_forecast(model_name: str, overrides: Mapping[str, Any], data: Mapping[str, np.ndarray]) -> np.ndarray:
     import tensorflow as tf
 
-    import models
+    from models import registry as models
     from models.base import DataSpec, FeatureInfo
     from models.features import series
 

@@ -105,7 +105,7 @@ def bare_fit(epochs: int | None) -> tuple[Timing, float]:
     import tensorflow_datasets as tfds
 
     import datasets  # noqa: F401
-    import models
+    from models import registry as models
     from models.base import DataSpec, FeatureInfo
     from pipelines import registry
 

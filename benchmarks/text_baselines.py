@@ -115,10 +115,9 @@ def in_graph_decoder(model: Any, hparams: Any, beam: bool) -> Callable[[Any], An
 def reviews(args: argparse.Namespace, workdir: str) -> None:
     import tensorflow as tf
 
-    import models
-    import models.rnn
     from components.transforms import text
     from datasets import reviews as corpus
+    from models import registry as models
 
     raw_spec = {"text": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64)}
     start = time.time()
@@ -145,9 +144,9 @@ def reviews(args: argparse.Namespace, workdir: str) -> None:
 def dates(args: argparse.Namespace, workdir: str) -> None:
     import tensorflow as tf
 
-    import models
     from components.transforms import translation
     from datasets import dates as corpus
+    from models import registry as models
     from models.seq2seq import exact_match
 
     raw_spec = {"source": tf.io.FixedLenFeature([], tf.string), "target": tf.io.FixedLenFeature([], tf.string)}

@@ -9,8 +9,9 @@ Evaluator and Pusher downstream) and nothing upstream; editing an unrelated
 file re-runs nothing.
 
 Package ``__init__`` files are not followed: in this project they only
-gather imports (``models/__init__.py`` imports every family, and one family's
-edit must not invalidate another's Trainer).
+gather imports or re-export, and one family's edit must not invalidate another's
+Trainer (``models.registry`` imports the families by name, on first use, which
+an import statement does not show either).
 """
 
 from __future__ import annotations

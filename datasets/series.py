@@ -19,9 +19,9 @@ is history, never a target), so no test target is ever seen in training.
 * ``sunspots``: the yearly mean sunspot numbers 1700-2008 that statsmodels
   ships (``statsmodels.datasets.sunspots``): 309 values.
 
-The window and horizon are those of the Transform-to-model contract
-(``models.features.series``; not imported here, so that registering the
-builders imports no model code: a test keeps them equal).
+The window, the horizon and the feature names are the Transform-to-model
+contract's (``models.features.series``: plain constants, so registering the
+builders imports no model code).
 
 >>> x = mackey_glass(50)
 >>> x.shape, bool(0.2 < x.min() and x.max() < 1.5)
@@ -40,10 +40,8 @@ import tensorflow_datasets as tfds
 
 from datasets import is_registered
 from datasets.generated import GeneratedBuilder
+from models.features.series import FUTURE, HORIZON, PAST, WINDOW
 
-WINDOW = 32    # models.features.series.WINDOW
-HORIZON = 8    # models.features.series.HORIZON
-PAST, FUTURE = "past", "future"  # models.features.series.PAST, FUTURE
 TRAIN_FRACTION = 0.8
 
 # Mackey-Glass, as in Mackey & Glass (1977) and the reservoir-computing literature.

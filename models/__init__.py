@@ -1,24 +1,6 @@
-"""Plain Keras 3 model builders, one family per file, in one registry.
+"""Plain Keras 3 model builders, one family per file, in one registry (:mod:`models.registry`).
 
-Importing this package registers every family. No module here imports TFX.
+No module here imports TFX. Importing this package imports nothing else: the
+families load when the registry is first asked for one (``registry.get``,
+``registry.names``), and the contracts in :mod:`models.features` stay free of Keras.
 """
-
-# One line per family module: importing it registers the family.
-from models import (
-    aae,  # noqa: F401
-    autoencoder,  # noqa: F401
-    bert,  # noqa: F401
-    cnn,  # noqa: F401
-    dbn,  # noqa: F401
-    esn,  # noqa: F401
-    flow,  # noqa: F401
-    forecaster,  # noqa: F401
-    gan,  # noqa: F401
-    lapgan,  # noqa: F401
-    rnn,  # noqa: F401
-    seq2seq,  # noqa: F401
-    srgan,  # noqa: F401
-    tree,  # noqa: F401
-    vae,  # noqa: F401
-)
-from models.registry import get, names, register  # noqa: F401

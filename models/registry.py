@@ -7,19 +7,41 @@ A family registers itself when its module is imported::
         name = "cnn"
         ...
 
-``models/__init__.py`` imports every family module, so ``registry.get`` sees
-them all. Adding a family is one new file plus its import line there.
+:data:`FAMILY_MODULES` names every family module; :func:`get` and :func:`names`
+import them on first use, so importing ``models`` (or the Keras-free contracts
+in ``models.features``) imports no family and no Keras. Adding a family is one
+new file plus its name there.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 from models.base import ROLES, TASKS, ModelFamily
 from models.common import PRECISIONS
 from models.hparams import HParams
 
+# One name per family module (models/<name>.py): importing it registers its families.
+FAMILY_MODULES = ("aae", "autoencoder", "bert", "cnn", "dbn", "esn", "flow", "forecaster", "gan", "lapgan", "rnn",
+                  "seq2seq", "srgan", "tree", "vae")
+
 _FAMILIES: dict[str, ModelFamily] = {}
+_UNAVAILABLE: dict[str, str] = {}  # family module -> the library it needs that is not installed here
+
+
+def _import_families() -> None:
+    """Imports every family module; one whose library is not installed (e.g. TensorFlow on a Keras and
+    JAX machine) is left out and named in :func:`get`'s error."""
+    for module in FAMILY_MODULES:
+        if module in _UNAVAILABLE:
+            continue
+        try:
+            importlib.import_module(f"models.{module}")
+        except ModuleNotFoundError as error:
+            if not error.name or error.name.split(".")[0] == "models":
+                raise
+            _UNAVAILABLE[module] = error.name
 
 
 def register(cls: type[ModelFamily]) -> type[ModelFamily]:
@@ -46,11 +68,16 @@ def register(cls: type[ModelFamily]) -> type[ModelFamily]:
 
 def get(name: str) -> ModelFamily:
     """Returns the family registered as ``name``; the error lists the choices."""
+    if name not in _FAMILIES:
+        _import_families()
     try:
         return _FAMILIES[name]
     except KeyError:
-        raise KeyError(f"unknown model '{name}'; choices: {', '.join(names())}") from None
+        unavailable = "".join(f"; models/{m}.py needs {lib}, not installed here" for m, lib in _UNAVAILABLE.items())
+        raise KeyError(f"unknown model '{name}'; choices: {', '.join(names())}{unavailable}") from None
 
 
 def names() -> list[str]:
+    """Every registered family's name (all of :data:`FAMILY_MODULES` imported)."""
+    _import_families()
     return sorted(_FAMILIES)

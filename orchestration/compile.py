@@ -86,9 +86,9 @@ def main(argv: Sequence[str]) -> int:
         hparams = _hparams(args)
         if hparams:
             config = config.with_overrides(hparams=hparams)
-        import models
+        from models import registry as model_registry
         try:
-            models.get(config.model).hparams(config.hparams)
+            model_registry.get(config.model).hparams(config.hparams)
         except (KeyError, TypeError, ValueError) as error:
             raise CompileError(f"pipeline '{args.pipeline}': {str(error).splitlines()[0]}") from None
         out = args.out or os.path.join("outputs", "compiled", "kubeflow", f"{args.pipeline}.json")

@@ -25,12 +25,12 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto import trainer_pb2
 from tfx.types import Channel, standard_artifacts
 
-import models
 from components.example_validator.component import StrictExampleValidator
 from components.fingerprint import callable_module, code_fingerprint
 from components.pusher.component import ServingPusher
 from components.serving_validator.component import ServingValidator
 from components.tfds_example_gen.component import TfdsExampleGen
+from models import registry as model_registry
 from models.base import ModelFamily
 from pipelines import nodes
 from pipelines.config import PipelineConfig
@@ -54,7 +54,7 @@ def _stage(config: PipelineConfig, pipeline_root: str, serving_dir: str, stage: 
     the pipeline's own, final stage. ``base_model`` starts the Trainer from a
     model of another stage (TFX's ``base_model``).
     """
-    family = models.get(config.model)
+    family = model_registry.get(config.model)
     family.hparams(config.hparams)  # unknown hyperparameters fail here, before any component runs
 
     def node_id(node: str) -> str:

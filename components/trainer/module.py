@@ -38,21 +38,21 @@ import tensorflow_transform as tft
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-import models
 from components.figures import Figure, write_figures
 from components.trainer import HISTORY_FILE, keras_model_path
 from components.trainer.data import data_spec, make_dataset
 from components.trainer.distribute import apply_jit_compile, distribution_scope, start_distribution, sync_worker_state
 from components.trainer.export import export_serving_model
 from components.trainer.progress import EpochProgress, progress_stream
-from models.base import BASE_MODEL
+from models import registry
+from models.base import BASE_MODEL, ModelFamily
 
 # Weight images shown per figure: at most this many, in rows of WEIGHT_GRID_COLUMNS.
 MAX_WEIGHT_IMAGES = 64
 WEIGHT_GRID_COLUMNS = 8
 
 
-def hparams_for(family: models.base.ModelFamily, config: Mapping[str, Any]) -> Any:
+def hparams_for(family: ModelFamily, config: Mapping[str, Any]) -> Any:
     """The family's hyperparameters from ``custom_config``: its ``hparams`` overrides,
     and the pipeline's ``seed`` unless those set one."""
     overrides = dict(config.get("hparams") or {})
@@ -118,7 +118,7 @@ def training_callbacks(model_run_dir: str) -> list[keras.callbacks.Callback]:
 def run_fn(fn_args: FnArgs) -> None:
     config = fn_args.custom_config or {}
     fn_args = start_distribution(fn_args, config)  # multi_worker: strategy first, only the chief writes outputs
-    family = models.get(config["model"])
+    family = registry.get(config["model"])
     hparams = hparams_for(family, config)
     keras.utils.set_random_seed(hparams.seed)
     clock = _PhaseClock()

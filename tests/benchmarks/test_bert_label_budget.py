@@ -115,3 +115,9 @@ def test_pretrained_cache_reuses_only_files_of_the_same_settings(tmp_path, monke
     for change in ({"pretrain_steps": 500}, {"selection_percent": 0}):
         bench.cached_pretraining(argparse.Namespace(**{**vars(args), **change}), None, str(tmp_path))
     assert calls == [8000, 500, 8000] and open(model).read() == "run 3"
+
+
+def test_review_clauses_split_sentences_at_commas_and_drop_scraps():
+    text = "The plot was not good, but the acting was great.  I  liked it, ok.\nA fine film!"
+    assert bench.review_clauses(text) == ("The plot was not good", "but the acting was great.",
+                                          "I liked it", "A fine film!")  # "ok." is a scrap

@@ -50,13 +50,13 @@ def run_worker(out: str) -> None:
     from sklearn.datasets import load_digits
     from tfx.components.trainer.fn_args_utils import FnArgs
 
-    import models
     from components.trainer.distribute import (
         apply_jit_compile,
         distribution_scope,
         start_distribution,
         sync_worker_state,
     )
+    from models import registry as models
     from models.base import DataSpec, FeatureInfo
 
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -46,11 +49,13 @@ def test_sunspots_come_from_statsmodels_and_split_chronologically():
         np.testing.assert_array_equal(e[series.FUTURE], values[t:t + series.HORIZON].astype(np.float32))
 
 
-def test_the_data_matches_the_transform_to_model_contract():
-    from models.features import series as contract
-
-    assert (series.WINDOW, series.HORIZON, series.PAST, series.FUTURE) == (
-        contract.WINDOW, contract.HORIZON, contract.PAST, contract.FUTURE)
+def test_registering_the_builders_imports_no_model_code():
+    """The window and horizon come from the contract (models.features.series), which imports no family."""
+    code = "import sys, datasets.series; print(sorted(m for m in sys.modules if m.startswith(('models', 'keras'))))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=True)
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert "'models.features.series'" in loaded
+    assert "keras" not in loaded and "models.registry" not in loaded and "models.base" not in loaded, loaded
 
 
 def test_too_short_or_broken_series_are_clear_errors():

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import models
 from models import registry
 from models.base import ClassifierFamily, CosineDecay, DataSpec, FeatureInfo, GenerativeFamily, cosine_factor
 from models.hparams import HParams, ImageHParams
@@ -58,7 +57,7 @@ def test_every_family_extends_the_base_and_keeps_its_defaults() -> None:
         "recursive_nn": (20, 64, 3e-3, None, 1.0),
         "bert_pretraining": (5, 32, 3e-4, None, 1.0), "bert_classifier": (5, 32, 2e-4, None, 1.0),
     }
-    assert set(defaults) == set(models.names())
+    assert set(defaults) == set(registry.names())
     for name, expected in defaults.items():
         family = registry.get(name)
         assert issubclass(family.hparams_cls, HParams)
