@@ -177,15 +177,19 @@ def run_pipeline(config: PipelineConfig, paths: Paths, runner: str = "local",
 
 
 def with_run_id(pipeline, run_id: str):
-    """The pipeline's IR, compiled as the runners' ``run`` compiles it, with its run id already bound.
+    """The pipeline's IR (TFX's compiler), with its run id already bound.
 
     The runners bind a run id of their own only where none is bound yet, so this process knows which
     ML Metadata run is its own, even while another process runs the same pipeline into the same store
-    (the latest run in the store may be the other one's).
+    (the latest run in the store may be the other one's). A runner's ``run`` also packages each
+    component's ``module_file`` as a wheel before compiling; this project's components name their code
+    by dotted path (``run_fn``, ``preprocessing_fn``), so there is nothing to package.
     """
-    from tfx.dsl.compiler import constants
-    from tfx.orchestration.portable import runtime_parameter_utils, tfx_runner
+    from tfx.dsl.compiler import compiler, constants
+    from tfx.orchestration.portable import runtime_parameter_utils
 
-    ir = tfx_runner._make_pipeline_proto(pipeline)  # what TfxRunner.run does: pip dependencies, then compile
+    if any(component.exec_properties.get("module_file") for component in pipeline.components):
+        raise ValueError("with_run_id compiles components that name their code by dotted path, not module_file")
+    ir = compiler.Compiler().compile(pipeline)
     runtime_parameter_utils.substitute_runtime_parameter(ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
     return ir
