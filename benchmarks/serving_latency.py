@@ -8,7 +8,9 @@ latency (ms), throughput (requests/s) and the server's CPU time per request
 (ms, from /proc). Beside them, two floors:
 
 * the in-process call of the same signature on the same SavedModel (the
-  model's own cost; the faster of the session callable and the TF2 call);
+  model's own cost; the faster of the session callable and the TF2 call),
+  its session configured as the servers' (``--server_arg``'s
+  ``--tensorflow_intra_op_parallelism`` and the like);
 * the transport floor (``benchmarks/transport_floor.py``): the same gRPC and
   HTTP stacks answering the same bytes with no parsing and no model.
 
@@ -541,7 +543,7 @@ def main(argv: list[str] | None = None) -> None:
                        f"--rest_api_num_threads={4 * args.max_batch_size}", *args.server_arg]
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from serving.cli import read_examples
+    from serving.cli import parse_serve_args, read_examples, session_config_from
     from serving.servable import Servable
     from serving.versions import version_dirs
 
@@ -557,7 +559,11 @@ def main(argv: list[str] | None = None) -> None:
     version = max(versions)
     examples = read_examples(args.examples, 64) if args.examples else None
 
-    servable = Servable(args.model_name, version, versions[version])
+    # The in-process floors run with the servers' session settings (--server_arg's --tensorflow_* flags):
+    # the first session's thread pools are this process's.
+    session_config = session_config_from(parse_serve_args(["--model_base_path", args.model_base_path,
+                                                           *args.server_arg]))
+    servable = Servable(args.model_name, version, versions[version], session_config=session_config)
     _, sig = servable.signature(args.signature_name)
     inputs = _inputs_from_signature(sig, args.batch, examples)
     full = _inputs_from_signature(sig, args.max_batch_size * args.batch, examples)
@@ -588,7 +594,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\ncompute-heavy case: the rnn family's Bi-LSTM ({units} units, "
               f"{args.heavy_length} tokens), {args.heavy_requests} requests per cell", flush=True)
         write_compute_heavy_model(os.path.join(heavy_args.model_base_path, "1"), units, args.heavy_length)
-        heavy_servable = Servable("bilstm", 1, os.path.join(heavy_args.model_base_path, "1"))
+        heavy_servable = Servable("bilstm", 1, os.path.join(heavy_args.model_base_path, "1"),
+                                  session_config=session_config)
         _, heavy_sig = heavy_servable.signature("predict_raw")
         heavy = Bench(heavy_args, _inputs_from_signature(heavy_sig, 1, None))
         heavy_floor = _in_process(heavy_args, heavy, heavy_servable, _inputs_from_signature(heavy_sig, 1, None),

@@ -191,9 +191,33 @@ def _ssl_credentials(path: str) -> Any:
         root_certificates=config.custom_ca.encode() or None, require_client_auth=config.client_verify)
 
 
+def session_config_from(args: argparse.Namespace) -> Any:
+    """The ``ConfigProto`` of every session: ``--tensorflow_session_config_file``, then the parallelism
+    flags and ``--per_process_gpu_memory_fraction`` over it, as TF Serving combines them."""
+    import tensorflow as tf
+
+    session_config = tf.compat.v1.ConfigProto()
+    if args.tensorflow_session_config_file:
+        session_config = _read_text_proto(args.tensorflow_session_config_file, session_config,
+                                          "tensorflow.ConfigProto")
+    session_config.gpu_options.per_process_gpu_memory_fraction = args.per_process_gpu_memory_fraction
+    intra, inter, both = (args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
+                          args.tensorflow_session_parallelism)
+    if intra > 0 and inter > 0 and both > 0:
+        raise StartupError("INVALID_ARGUMENT: Either configure server_options.tensorflow_session_parallelism "
+                           "or (server_options.tensorflow_intra_op_parallelism, "
+                           "server_options.tensorflow_inter_op_parallelism). Both configurations are set.")
+    if intra or inter:
+        session_config.intra_op_parallelism_threads = intra
+        session_config.inter_op_parallelism_threads = inter
+    elif both:
+        session_config.intra_op_parallelism_threads = both
+        session_config.inter_op_parallelism_threads = both
+    return session_config
+
+
 def build_server(args: argparse.Namespace) -> Any:
     """The (not yet started) ModelServer that ``args`` describe (StartupError/ValueError if it cannot be)."""
-    import tensorflow as tf
 
     from serving import batching, grpc_service, monitoring
     from serving import config as config_lib
@@ -217,23 +241,7 @@ def build_server(args: argparse.Namespace) -> Any:
     elif args.batching_parameters_file:
         raise StartupError("INVALID_ARGUMENT: server_options.batching_parameters_file is set without setting "
                            "server_options.enable_batching to true.")
-    session_config = tf.compat.v1.ConfigProto()
-    if args.tensorflow_session_config_file:
-        session_config = _read_text_proto(args.tensorflow_session_config_file, session_config,
-                                          "tensorflow.ConfigProto")
-    session_config.gpu_options.per_process_gpu_memory_fraction = args.per_process_gpu_memory_fraction
-    intra, inter, both = (args.tensorflow_intra_op_parallelism, args.tensorflow_inter_op_parallelism,
-                          args.tensorflow_session_parallelism)
-    if intra > 0 and inter > 0 and both > 0:
-        raise StartupError("INVALID_ARGUMENT: Either configure server_options.tensorflow_session_parallelism "
-                           "or (server_options.tensorflow_intra_op_parallelism, "
-                           "server_options.tensorflow_inter_op_parallelism). Both configurations are set.")
-    if intra or inter:
-        session_config.intra_op_parallelism_threads = intra
-        session_config.inter_op_parallelism_threads = inter
-    elif both:
-        session_config.intra_op_parallelism_threads = both
-        session_config.inter_op_parallelism_threads = both
+    session_config = session_config_from(args)
     prometheus = None
     if args.monitoring_config_file:
         monitoring_config = _read_text_proto(args.monitoring_config_file, monitoring.MonitoringConfig(),
@@ -323,11 +331,16 @@ def serve_command(args: argparse.Namespace, ready: threading.Event | None = None
     return 0
 
 
-def serve_main(argv: Sequence[str] | None = None) -> int:
+def parse_serve_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``zoo serve``'s command line, parsed (exits 2 with TF Serving's usage on a bad one)."""
     parser = _ServeParser(prog="zoo serve", description=__doc__, allow_abbrev=False,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     _serve_arguments(parser)
-    return serve_command(parser.parse_args(argv))
+    return parser.parse_args(argv)
+
+
+def serve_main(argv: Sequence[str] | None = None) -> int:
+    return serve_command(parse_serve_args(argv))
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
