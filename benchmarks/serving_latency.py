@@ -109,7 +109,7 @@ def median_cell(cells: list[Cell]) -> Cell:
 
 
 def verdict(values: list[float], goal: Callable[[float], bool], fmt: str = "{:.2f}") -> str:
-    """'median M (each repeat: a, b, c; goal met in k of n)' for per-repeat figures.
+    """'median M (repeats: a, b, c; goal met in k of n)' for per-repeat figures; one figure alone is its verdict.
 
     >>> verdict([2.4, 1.8, 2.1], lambda x: x >= 2, "{:.2f}x")
     'median 2.10x (repeats: 2.40x, 1.80x, 2.10x; goal met in 2 of 3)'
@@ -537,6 +537,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heavy_length", type=int, default=64, help="tokens per request of the heavy case")
     parser.add_argument("--heavy_requests", type=int, default=300, help="requests per cell of the heavy case")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     # Enough request threads that max_batch_size requests can wait in the batcher at once (the default,
     # 4 per core, caps a batch at 8 rows); the same flags for the unbatched and the batched servers.
     args.server_arg = [f"--grpc_max_threads={4 * args.max_batch_size}",
