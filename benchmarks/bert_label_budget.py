@@ -149,7 +149,6 @@ import dataclasses
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -183,9 +182,11 @@ class Task:
 
 
 def review_clauses(text: str) -> tuple[str, ...]:
-    """The comma clauses of a review's sentences, stripped, longer than 3 characters (the reviews task's
-    segments: its labels hinge on negation and clause order)."""
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", re.sub(r"\s+", " ", text))]
+    """The comma clauses of a review's sentences (``datasets.corpus.text_sentences``), stripped, longer than
+    3 characters (the reviews task's segments: its labels hinge on negation and clause order)."""
+    from datasets import corpus
+
+    sentences = corpus.text_sentences(text, any_case=True)
     return tuple(c for c in (c.strip() for s in sentences for c in s.split(", ")) if len(c) > 3)
 
 

@@ -563,8 +563,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # The in-process floors run with the servers' session settings (--server_arg's --tensorflow_* flags):
     # the first session's thread pools are this process's.
-    session_config = session_config_from(parse_serve_args(["--model_base_path", args.model_base_path,
-                                                           *args.server_arg]))
+    session_config = session_config_from(parse_serve_args(args.server_arg))
     servable = Servable(args.model_name, version, versions[version], session_config=session_config)
     _, sig = servable.signature(args.signature_name)
     inputs = _inputs_from_signature(sig, args.batch, examples)
