@@ -287,7 +287,7 @@ def _start(cmd: list[str], log_dir: str) -> Target:
 
 def _rows_per_batch(log: str) -> str:
     """'N batches, X rows per batch' from the server's stop log line, or ''."""
-    match = re.search(r"batching: (\d+ batches, [\d.]+ rows per batch)", log)
+    match = re.search(r"batching: (\d+ batches, [\d.]+ rows per batch(?:; \d+ requests skipped the queue)?)", log)
     return match.group(1) if match else ""
 
 
@@ -524,7 +524,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="measure every served cell this many times (fresh servers); goals judged on medians")
     parser.add_argument("--max_batch_size", type=int, default=32)
     parser.add_argument("--batch_timeout_micros", type=int, default=2000)
-    parser.add_argument("--num_batch_threads", type=int, default=1)
+    parser.add_argument("--num_batch_threads", type=int, default=os.cpu_count() or 1,
+                        help="batches run at once (default: the cores, TF Serving's default)")
     parser.add_argument("--server_arg", action="append", default=[],
                         help="extra zoo serve flag, e.g. --server_arg=--tensorflow_inter_op_parallelism=-1")
     parser.add_argument("--target_grpc", default="", help="measure this server instead of starting zoo serve")

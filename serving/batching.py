@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -58,9 +59,13 @@ class BatchingOptions:
     # Not a BatchingParameters field: zoo serve's --eager_batching. batch_timeout_micros is the longest a
     # batch waits; an eager batch stops waiting once no other request is on its way through the server.
     eager: bool = True
+    # Not a BatchingParameters field either: zoo serve's --batching_skip_below_micros. A request runs
+    # alone, as without batching, once a run of its signature at its size has taken less than this (0: never).
+    skip_below_micros: int = 0
 
     def __post_init__(self):
-        if self.max_batch_size < 1 or self.num_batch_threads < 1 or self.batch_timeout_micros < 0:
+        if (self.max_batch_size < 1 or self.num_batch_threads < 1 or self.batch_timeout_micros < 0
+                or self.skip_below_micros < 0):
             raise ValueError(f"invalid batching parameters {self}")
         if self.allowed_batch_sizes:
             sizes = list(self.allowed_batch_sizes)
@@ -176,6 +181,14 @@ class BatchScheduler:
     a lone request then runs at once instead of waiting out the timeout, and
     under load batches still fill while the execution slots are busy.
     ``eager=False`` waits the whole timeout, as TF Serving's scheduler does.
+
+    With ``options.skip_below_micros`` the scheduler times every run it makes
+    and keeps, per servable, signature and number of rows, the fastest run seen
+    (a floor that load cannot raise: warmup replays and quiet moments set it).
+    A request whose floor is below the threshold skips the queue and runs at
+    once on its own thread, as without batching: on a model that cheap, the
+    hand-offs and turn-taking of a batch cost more than one merged run saves.
+    Sizes never run yet, and costlier ones, are batched as usual.
     """
 
     def __init__(self, options: BatchingOptions):
@@ -188,6 +201,10 @@ class BatchScheduler:
         self._arriving = 0  # requests the fronts are decoding that have not reached run() yet
         self._local = threading.local()
         self._stopped = False
+        self._skip_below = options.skip_below_micros / 1e6
+        # servable -> {(signature key, rows): its fastest run, seconds}; weak, so an unloaded version goes
+        self._fastest: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.skipped_requests = 0  # requests that ran alone because their size's fastest run was cheap
         self.batch_sizes: list[int] = []  # executed batch sizes (rows), newest last, bounded
         self.executed_batches = 0
         self.executed_rows = 0
@@ -232,6 +249,11 @@ class BatchScheduler:
                 return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
             with self._slots:
                 return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
+        if self._skip_below and self._is_cheap(servable, key, n):
+            with self._cond:
+                self._arrived()
+                self.skipped_requests += 1
+            return self._timed_run(servable, key, inputs, outputs, n, timeout_ms, deadline)
         shapes = tuple((name, v.dtype.str, v.shape[1:]) for name, v in sorted(inputs.items()))
         qkey = (id(servable), key, tuple(outputs), shapes)
         task = _Task(inputs, n, timeout_ms, deadline)
@@ -257,6 +279,30 @@ class BatchScheduler:
         if task.error is not None:
             raise task.error
         return task.outputs
+
+    def _is_cheap(self, servable: Any, key: str, rows: int) -> bool:
+        """Whether a run of ``rows`` rows of this signature has ever taken less than ``skip_below_micros``."""
+        fastest = self._fastest.get(servable)
+        best = fastest.get((key, rows)) if fastest else None
+        return best is not None and best < self._skip_below
+
+    def _timed_run(self, servable: Any, key: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str],
+                   rows: int, timeout_ms: int = 0, deadline: float | None = None) -> dict[str, np.ndarray]:
+        """``servable.run_unbatched``, keeping its time as the size's fastest run when it is (with a skip rule)."""
+        start = time.perf_counter()
+        result = servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
+        if self._skip_below:
+            elapsed = time.perf_counter() - start
+            with self._cond:
+                fastest = self._fastest.setdefault(servable, {})
+                best = fastest.get((key, rows))
+                if best is None or elapsed < best:
+                    fastest[key, rows] = elapsed
+                    if elapsed < self._skip_below <= (best if best is not None else self._skip_below):
+                        _LOG.info("batching: %r signature '%s' ran %d row(s) in %.0f us (< %d): such requests "
+                                  "now skip the batch queue", servable, key, rows, elapsed * 1e6,
+                                  self.options.skip_below_micros)
+        return result
 
     def _close(self, qkey: tuple, batch: _Batch) -> None:
         if self._open.get(qkey) is batch:
@@ -297,7 +343,8 @@ class BatchScheduler:
         timeout_ms, deadline = _batch_limits(tasks)
         try:
             if len(tasks) == 1 and not self.options.allowed_batch_sizes:
-                tasks[0].outputs = servable.run_unbatched(key, tasks[0].inputs, outputs, timeout_ms, deadline)
+                tasks[0].outputs = self._timed_run(servable, key, tasks[0].inputs, outputs, tasks[0].rows,
+                                                   timeout_ms, deadline)
                 self._record(tasks[0].rows)
             else:
                 self._execute_merged(servable, key, outputs, tasks, timeout_ms, deadline)
@@ -328,7 +375,7 @@ class BatchScheduler:
             if padded > total:
                 parts.append(np.repeat(parts[-1][-1:], padded - total, axis=0))
             merged[name] = np.concatenate(parts, axis=0)
-        result = servable.run_unbatched(key, merged, outputs, timeout_ms, deadline)
+        result = self._timed_run(servable, key, merged, outputs, padded, timeout_ms, deadline)
         for name, value in result.items():
             if value.ndim == 0 or value.shape[0] != padded:
                 raise errors.invalid_argument(
@@ -351,6 +398,7 @@ class BatchScheduler:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-        if self.executed_batches:
-            _LOG.info("batching: %d batches, %.2f rows per batch", self.executed_batches,
-                      self.executed_rows / self.executed_batches)
+        if self.executed_batches or self.skipped_requests:
+            _LOG.info("batching: %d batches, %.2f rows per batch; %d requests skipped the queue",
+                      self.executed_batches, self.executed_rows / max(self.executed_batches, 1),
+                      self.skipped_requests)

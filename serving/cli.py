@@ -29,6 +29,9 @@ _LOG = logging.getLogger("zoo.serve")
 
 
 VERSION = "2.16.1"  # the TF Serving release whose flags and behaviour ``zoo serve`` follows
+# --batching_skip_below_micros: below a millisecond a run leaves batching little to save on a CPU and a
+# batch's hand-offs cost a tenth of it or more (serving/README.md, "Latency and batching").
+BATCHING_SKIP_BELOW_MICROS = 1000
 
 _TRUE, _FALSE = {"true", "t", "1", "yes"}, {"false", "f", "0", "no"}
 
@@ -118,6 +121,11 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a batch stops waiting for batch_timeout_micros once no other request is being "
                              "decoded (default true; false waits the whole timeout as TF Serving does; "
                              "not a TF Serving flag)")
+    parser.add_argument("--batching_skip_below_micros", type=int, default=BATCHING_SKIP_BELOW_MICROS,
+                        help="with --enable_batching, a request skips the batch queue (runs at once, as "
+                             "unbatched) when a run of its signature at its size has ever taken less than this "
+                             "many microseconds: too cheap for a batch to pay (0: always batch, as TF Serving "
+                             f"does; default {BATCHING_SKIP_BELOW_MICROS}; not a TF Serving flag)")
 
 
 class _ServeParser(argparse.ArgumentParser):
@@ -237,7 +245,8 @@ def build_server(args: argparse.Namespace) -> Any:
         if args.batching_parameters_file:
             with open(args.batching_parameters_file, encoding="utf-8") as f:
                 batching_options = batching.parse_batching_parameters(f.read())
-        batching_options = dataclasses.replace(batching_options, eager=args.eager_batching)
+        batching_options = dataclasses.replace(batching_options, eager=args.eager_batching,
+                                               skip_below_micros=args.batching_skip_below_micros)
     elif args.batching_parameters_file:
         raise StartupError("INVALID_ARGUMENT: server_options.batching_parameters_file is set without setting "
                            "server_options.enable_batching to true.")

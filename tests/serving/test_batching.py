@@ -210,3 +210,69 @@ def test_a_request_that_never_reaches_the_batcher_releases_an_eager_batch():
     thread.join(20)
     refused_thread.join(20)
     assert not thread.is_alive() and result[0]["y"][0, 0] == 2.0 and scheduler._arriving == 0
+
+
+class _TimedServable(_RecordingServable):
+    """A _RecordingServable whose runs take ``seconds`` each."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def run_unbatched(self, key, inputs, outputs, timeout_ms=0, deadline=None):
+        import time
+        time.sleep(self.seconds)
+        return super().run_unbatched(key, inputs, outputs, timeout_ms, deadline)
+
+
+def _tf_timing_scheduler(skip_below_micros):
+    # eager=False and a long timeout: without the skip rule, concurrent requests surely merge
+    return batching.BatchScheduler(batching.BatchingOptions(
+        max_batch_size=8, batch_timeout_micros=300_000, num_batch_threads=1, eager=False,
+        skip_below_micros=skip_below_micros))
+
+
+def test_requests_of_a_cheap_size_skip_the_queue_and_other_sizes_still_merge():
+    scheduler = _tf_timing_scheduler(skip_below_micros=60_000_000)  # every run counts as cheap
+    servable = _RecordingServable()
+
+    def call(rows):
+        return lambda i: scheduler.run(servable, "sig", {"x": np.full((rows, 1), float(i))}, ("y",))
+
+    scheduler.run(servable, "sig", {"x": np.zeros((1, 1))}, ("y",))  # the first 1-row run: timed, not skipped
+    assert scheduler.skipped_requests == 0
+    results = _concurrently(4, call(1))
+    assert [r["y"][0, 0] for r in results] == [0.0, 2.0, 4.0, 6.0]
+    assert scheduler.skipped_requests == 4
+    assert sorted(rows for rows, _, _ in servable.runs[1:]) == [[0.0], [1.0], [2.0], [3.0]]  # 4 lone runs
+    before = len(servable.runs)
+    _concurrently(3, call(2))  # 2-row requests have never run: they are batched as usual
+    assert len(servable.runs) == before + 1 and sorted(servable.runs[-1][0]) == [0.0, 0.0, 1.0, 1.0, 2.0, 2.0]
+    assert scheduler.skipped_requests == 4
+
+
+def test_requests_of_a_costly_signature_are_batched():
+    scheduler = _tf_timing_scheduler(skip_below_micros=1_000)  # 1 ms, under the 20 ms a run takes
+    servable = _TimedServable(0.02)
+    scheduler.run(servable, "sig", {"x": np.zeros((1, 1))}, ("y",))
+    _concurrently(4, lambda i: scheduler.run(servable, "sig", {"x": np.full((1, 1), float(i))}, ("y",)))
+    assert scheduler.skipped_requests == 0
+    assert len(servable.runs) == 2 and sorted(servable.runs[-1][0]) == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_the_skip_rule_is_off_at_zero_and_forgets_an_unloaded_servable():
+    import gc
+
+    scheduler = _tf_timing_scheduler(skip_below_micros=0)  # TF Serving's behaviour: always batch
+    servable = _RecordingServable()
+    scheduler.run(servable, "sig", {"x": np.zeros((1, 1))}, ("y",))
+    _concurrently(3, lambda i: scheduler.run(servable, "sig", {"x": np.full((1, 1), float(i))}, ("y",)))
+    assert scheduler.skipped_requests == 0 and len(servable.runs) == 2
+
+    timed = _tf_timing_scheduler(skip_below_micros=60_000_000)
+    gone = _RecordingServable()
+    timed.run(gone, "sig", {"x": np.zeros((1, 1))}, ("y",))
+    assert len(timed._fastest) == 1
+    del gone
+    gc.collect()
+    assert len(timed._fastest) == 0  # a version that was unloaded leaves no timings behind

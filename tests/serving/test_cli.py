@@ -82,6 +82,9 @@ def test_serve_command_runs_from_a_config_file_with_batching(toy_base, tmp_path,
     assert server.core.batcher.options.eager  # --eager_batching defaults to true
     tf_timing = cli.build_server(parser.parse_args([*argv, "--eager_batching=false"]))
     assert tf_timing.core.batcher.options.eager is False
+    assert server.core.batcher.options.skip_below_micros == cli.BATCHING_SKIP_BELOW_MICROS > 0
+    always = cli.build_server(parser.parse_args([*argv, "--batching_skip_below_micros", "0"]))
+    assert always.core.batcher.options.skip_below_micros == 0  # always batch, as TF Serving
     tf_timing.stop()
     with server:
         from serving.client import GrpcClient
