@@ -15,6 +15,7 @@ text proto, parsed here with a message type built from its field numbers
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -22,7 +23,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -156,6 +157,22 @@ def _batch_limits(tasks: Sequence[_Task]) -> tuple[int, float | None]:
     return timeout_ms, deadline
 
 
+class _Arrival:
+    """``BatchScheduler.arriving()``'s context: one request on its way through a front."""
+
+    __slots__ = ("scheduler",)
+
+    def __init__(self, scheduler: BatchScheduler):
+        self.scheduler = scheduler
+
+    def __enter__(self) -> None:
+        self.scheduler._arrivals.append(None)
+        self.scheduler._local.arriving = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.scheduler._arrived()  # a no-op once run() has counted it
+
+
 class _Batch:
     __slots__ = ("opened", "rows", "tasks")
 
@@ -198,37 +215,40 @@ class BatchScheduler:
         self._open: dict[tuple, _Batch] = {}
         self._slots = threading.BoundedSemaphore(options.num_batch_threads)
         self._pending = 0
-        self._arriving = 0  # requests the fronts are decoding that have not reached run() yet
+        # One entry per request a front is decoding that has not reached run() yet. deque.append and
+        # .pop are atomic under the GIL, so counting a request takes no lock (only the last one out
+        # takes _cond, to wake a waiting leader).
+        self._arrivals: collections.deque = collections.deque()
         self._local = threading.local()
         self._stopped = False
         self._skip_below = options.skip_below_micros / 1e6
         # servable -> {(signature key, rows): its fastest run, seconds}; weak, so an unloaded version goes
         self._fastest: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self.skipped_requests = 0  # requests that ran alone because their size's fastest run was cheap
+        # requests that ran alone because their size's fastest run was cheap: a statistic, counted
+        # without a lock (a plain int attribute's += does not release the GIL midway in CPython 3.10)
+        self.skipped_requests = 0
         self.batch_sizes: list[int] = []  # executed batch sizes (rows), newest last, bounded
         self.executed_batches = 0
         self.executed_rows = 0
 
-    @contextlib.contextmanager
-    def arriving(self) -> Iterator[None]:
+    def arriving(self) -> contextlib.AbstractContextManager:
         """Counts one request from the moment a front starts decoding it until it reaches :meth:`run` in
         this thread (or ends without it): an eager batch's leader waits for such requests, not the clock."""
-        with self._cond:
-            self._arriving += 1
-        self._local.arriving = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._arrived()  # a no-op once run() has counted it
+        return _Arrival(self)
+
+    @property
+    def arriving_requests(self) -> int:
+        """Requests the fronts are decoding that have not reached :meth:`run` yet."""
+        return len(self._arrivals)
 
     def _arrived(self) -> None:
-        """This thread's request has arrived (or left); called holding ``_cond``."""
+        """This thread's request has arrived (or left): no longer counted as on its way."""
         if getattr(self._local, "arriving", False):
             self._local.arriving = False
-            self._arriving -= 1
-            if self._arriving == 0:
-                self._cond.notify_all()
+            self._arrivals.pop()
+            if not self._arrivals:
+                with self._cond:  # a leader checks the count holding _cond, so it cannot miss this
+                    self._cond.notify_all()
 
     def run(self, servable: Any, key: str, inputs: Mapping[str, np.ndarray],
             outputs: Sequence[str], timeout_ms: int = 0, deadline: float | None = None) -> dict[str, np.ndarray]:
@@ -243,16 +263,14 @@ class BatchScheduler:
         rows = {v.shape[0] if v.ndim else -1 for v in inputs.values()}
         (n,) = rows if len(rows) == 1 else {-1}  # -1: a scalar input or inputs of different batch sizes
         if not 0 < n < self.options.max_batch_size:  # runs alone: no batch waits for it
-            with self._cond:
-                self._arrived()
+            self._arrived()
             if n < self.options.max_batch_size:  # not batchable
                 return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
             with self._slots:
                 return servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
         if self._skip_below and self._is_cheap(servable, key, n):
-            with self._cond:
-                self._arrived()
-                self.skipped_requests += 1
+            self._arrived()
+            self.skipped_requests += 1
             return self._timed_run(servable, key, inputs, outputs, n, timeout_ms, deadline)
         shapes = tuple((name, v.dtype.str, v.shape[1:]) for name, v in sorted(inputs.items()))
         qkey = (id(servable), key, tuple(outputs), shapes)
@@ -293,6 +311,10 @@ class BatchScheduler:
         result = servable.run_unbatched(key, inputs, outputs, timeout_ms, deadline)
         if self._skip_below:
             elapsed = time.perf_counter() - start
+            known = self._fastest.get(servable)
+            best = known.get((key, rows)) if known else None
+            if best is not None and elapsed >= best:
+                return result  # the common case: no new record, no lock taken
             with self._cond:
                 fastest = self._fastest.setdefault(servable, {})
                 best = fastest.get((key, rows))
@@ -313,7 +335,7 @@ class BatchScheduler:
         deadline = batch.opened + self._timeout
         with self._cond:
             while batch.rows < self.options.max_batch_size and not self._stopped:
-                if self.options.eager and self._arriving == 0:
+                if self.options.eager and not self._arrivals:
                     break  # no other request is on its way: waiting longer cannot fill the batch
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -154,7 +154,7 @@ def test_an_eager_batch_runs_a_lone_request_without_waiting_out_its_timeout():
     thread.join(20)  # the timeout is 60 s: only an eager batch is done by now
     assert not thread.is_alive() and result[0]["y"][0, 0] == 6.0
     assert [rows for rows, _, _ in servable.runs] == [[3.0]]
-    assert scheduler._arriving == 0
+    assert scheduler.arriving_requests == 0
 
 
 def test_an_eager_batch_waits_for_a_request_still_being_decoded():
@@ -209,7 +209,7 @@ def test_a_request_that_never_reaches_the_batcher_releases_an_eager_batch():
     fail.set()
     thread.join(20)
     refused_thread.join(20)
-    assert not thread.is_alive() and result[0]["y"][0, 0] == 2.0 and scheduler._arriving == 0
+    assert not thread.is_alive() and result[0]["y"][0, 0] == 2.0 and scheduler.arriving_requests == 0
 
 
 class _TimedServable(_RecordingServable):
