@@ -54,3 +54,24 @@ def test_report_judges_each_goal_on_the_repeats(capsys: pytest.CaptureFixture[st
            "goal met in 2 of 3)" in out
     assert "batched/unbatched: median 2.10x (repeats: 2.50x, 1.50x, 2.10x; goal met in 2 of 3) (goal: >= 2.0x)" in out
     assert "added by batching at concurrency 1: median +0.10 ms" in out and "goal met in 3 of 3" in out
+
+
+def test_rows_per_batch_reads_the_batch_schedulers_stop_line(caplog):
+    import logging
+
+    import numpy as np
+
+    from serving import batching
+
+    class Doubler:
+        def run_unbatched(self, key, inputs, outputs, timeout_ms=0, deadline=None):
+            return {"y": inputs["x"] * 2}
+
+    scheduler = batching.BatchScheduler(batching.BatchingOptions(max_batch_size=8, skip_below_micros=60_000_000))
+    servable = Doubler()
+    for _ in range(3):  # the first run is timed and batched alone; the next two skip the queue
+        scheduler.run(servable, "sig", {"x": np.ones((1, 1))}, ("y",))
+    with caplog.at_level(logging.INFO, logger="serving.batching"):
+        scheduler.stop()
+    assert sl._rows_per_batch(caplog.text) == "1 batches, 1.00 rows per batch; 2 requests skipped the queue"
+    assert sl._rows_per_batch("batching: 4 batches, 2.50 rows per batch") == "4 batches, 2.50 rows per batch"
