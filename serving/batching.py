@@ -205,7 +205,9 @@ class BatchScheduler:
     A request whose floor is below the threshold skips the queue and runs at
     once on its own thread, as without batching: on a model that cheap, the
     hand-offs and turn-taking of a batch cost more than one merged run saves.
-    Sizes never run yet, and costlier ones, are batched as usual.
+    Sizes never run yet, and costlier ones, are batched as usual. (With
+    ``allowed_batch_sizes`` a lone request runs padded, so only requests of
+    an allowed size are ever timed at their own size.)
     """
 
     def __init__(self, options: BatchingOptions):
@@ -225,7 +227,7 @@ class BatchScheduler:
         # servable -> {(signature key, rows): its fastest run, seconds}; weak, so an unloaded version goes
         self._fastest: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # requests that ran alone because their size's fastest run was cheap: a statistic, counted
-        # without a lock (a plain int attribute's += does not release the GIL midway in CPython 3.10)
+        # without a lock (CPython switches threads at few bytecodes; a lost count would change no result)
         self.skipped_requests = 0
         self.batch_sizes: list[int] = []  # executed batch sizes (rows), newest last, bounded
         self.executed_batches = 0
