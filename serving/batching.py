@@ -322,7 +322,7 @@ class BatchScheduler:
                 best = fastest.get((key, rows))
                 if best is None or elapsed < best:
                     fastest[key, rows] = elapsed
-                    if elapsed < self._skip_below <= (best if best is not None else self._skip_below):
+                    if elapsed < self._skip_below and (best is None or best >= self._skip_below):
                         _LOG.info("batching: %r signature '%s' ran %d row(s) in %.0f us (< %d): such requests "
                                   "now skip the batch queue", servable, key, rows, elapsed * 1e6,
                                   self.options.skip_below_micros)
