@@ -358,6 +358,25 @@ class Bench:
 
 
 PACED = "in-process session, 1 ms apart"
+HANDLER = "in-process gRPC handler"
+HANDLER_PACED = "in-process handler, 1 ms apart"
+
+
+def grpc_handler_call(model_name: str, model_base_path: str, session_config: Any,
+                      request: bytes) -> tuple[Any, Callable[[], bytes]]:
+    """``zoo serve``'s gRPC Predict without gRPC: ``(core, call)``, where ``call()`` parses the serialized
+    request, runs ``PredictionServicer.Predict`` on its own ServerCore and serializes the answer."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving import config as config_lib
+    from serving.grpc_service import PredictionServicer
+    from serving.manager import ServerCore
+    core = ServerCore(config_lib.single_model_config(model_name, model_base_path), 0, None, False, session_config)
+    servicer = PredictionServicer(core)
+
+    def call() -> bytes:
+        return servicer.Predict(predict_pb2.PredictRequest.FromString(request), None).SerializeToString()
+    return core, call
 
 
 def _report(bench: Bench, floor_ms: float, batch_row_ms: float, top: int, title: str,
@@ -379,6 +398,15 @@ def _report(bench: Bench, floor_ms: float, batch_row_ms: float, top: int, title:
     if paced:
         print(f"  and the model called 1 ms apart, as a server at concurrency 1 calls it: {paced.p50:.2f} ms "
               f"(back to back: {floor_ms:.2f} ms)")
+    handler, handler_paced = bench.find(HANDLER, "-", 1), bench.find(HANDLER_PACED, "-", 1)
+    if handler and handler_paced:
+        print(f"  and the gRPC handler (parse, Predict, serialize) without gRPC: {handler_paced.p50:.2f} ms "
+              f"called 1 ms apart (back to back: {handler.p50:.2f} ms)")
+    for proto in ("gRPC", "REST"):
+        busy, served = bench.find(f"{proto} floor", "busy", 1), bench.find(proto, "unbatched", 1)
+        if busy and served and handler_paced:
+            print(f"  {proto}: the floor server holding the CPU {handler_paced.p50:.2f} ms per call, doing no "
+                  f"work: {busy.p50:.2f} ms; zoo serve: {served.p50:.2f} ms")
     cores = os.cpu_count() or 1
     saved = max(0.0, floor_ms - batch_row_ms)
     modes = {"batched": "", TFS_TIMING: " (--eager_batching=false: TF Serving's timing)"}
@@ -415,8 +443,8 @@ def _batching_file(args: argparse.Namespace, directory: str) -> str:
 
 
 def _in_process(args: argparse.Namespace, bench: Bench, servable: Any, inputs: dict, full: dict,
-                tf2_fn: Any = None) -> tuple[float, float]:
-    """The in-process floors; returns (floor ms, ms per row of a full batch)."""
+                tf2_fn: Any = None, handler: Callable[[], bytes] | None = None) -> tuple[float, float]:
+    """The in-process floors (and ``handler``'s times, not a floor); returns (floor ms, ms per row of a full batch)."""
     import tensorflow as tf
     session = _time_calls(lambda: servable.run(args.signature_name, inputs), args.requests)
     bench.rows.append(Cell("in-process session", "-", 1, *session))
@@ -428,6 +456,9 @@ def _in_process(args: argparse.Namespace, bench: Bench, servable: Any, inputs: d
         tf2 = _time_calls(lambda: tf2_fn(**tensors), args.requests)
         bench.rows.append(Cell("in-process TF2 signature", "-", 1, *tf2))
         floor_ms = min(floor_ms, tf2[0])
+    if handler is not None:
+        bench.rows.append(Cell(HANDLER, "-", 1, *_time_calls(handler, args.requests)))
+        bench.rows.append(Cell(HANDLER_PACED, "-", 1, *_time_calls(handler, min(args.requests, 1000), gap_s=1e-3)))
     batch_call = _time_calls(lambda: servable.run(args.signature_name, full), max(20, args.requests // 10))
     bench.rows.append(Cell(f"in-process batch of {args.max_batch_size}", "-", 1, *batch_call))
     for row in bench.rows:
@@ -458,12 +489,20 @@ def _served_repeat(args: argparse.Namespace, bench: Bench, tmp: str, transport_f
             answers[name] = os.path.join(tmp, f"answer.{name}")
             with open(answers[name], "wb") as f:
                 f.write(data)
-        floor = _start([sys.executable, os.path.join(_HERE, "transport_floor.py"),
-                        "--grpc_response", answers["grpc"], "--rest_response", answers["rest"]], tmp)
+        floor_cmd = [sys.executable, os.path.join(_HERE, "transport_floor.py"),
+                     "--grpc_response", answers["grpc"], "--rest_response", answers["rest"]]
+        floor = _start(floor_cmd, tmp)
         try:
             bench.measure(floor, "transport", sorted({1, top}), label=" floor", repeat=repeat)
         finally:
             floor.stop()
+        handler = bench.find(HANDLER_PACED, "-", 1)
+        if handler:  # the same stack around a handler as long as ours, that does nothing
+            floor = _start([*floor_cmd, "--busy_micros", f"{handler.p50 * 1e3:.0f}"], tmp)
+            try:
+                bench.measure(floor, "busy", [1], label=" floor", repeat=repeat)
+            finally:
+                floor.stop()
     params = _batching_file(args, tmp)
     batch_stats = []
     modes = [("batched", [])] + ([(TFS_TIMING, ["--eager_batching=false"])] if args.tf_serving_timing else [])
@@ -575,7 +614,9 @@ def main(argv: list[str] | None = None) -> None:
     bench = Bench(args, inputs)
     print(f"model {args.model_name} v{version}, signature {args.signature_name}, batch {args.batch}, "
           f"{os.cpu_count()} CPUs, {args.requests} requests per cell")
-    floor_ms, batch_row_ms = _in_process(args, bench, servable, inputs, full, fn)
+    core, handler = grpc_handler_call(args.model_name, args.model_base_path, session_config, bench.grpc_request)
+    floor_ms, batch_row_ms = _in_process(args, bench, servable, inputs, full, fn, handler)
+    core.stop()
     top = max(args.concurrency)
 
     if args.target_grpc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -93,22 +94,28 @@ def request_deadline(context: Any) -> float | None:
 
 
 _FAST_FIELDS = {  # dtype -> (numpy dtype, typed field) decoded without tf.make_ndarray
-    types_pb2.DT_FLOAT: (np.float32, "float_val"), types_pb2.DT_DOUBLE: (np.float64, "double_val"),
-    types_pb2.DT_INT32: (np.int32, "int_val"), types_pb2.DT_INT64: (np.int64, "int64_val"),
+    types_pb2.DT_FLOAT: (np.dtype(np.float32), "float_val"), types_pb2.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
+    types_pb2.DT_INT32: (np.dtype(np.int32), "int_val"), types_pb2.DT_INT64: (np.dtype(np.int64), "int64_val"),
 }
 
 
 def _fast_array(proto: Any, shape: tuple[int, ...]) -> np.ndarray | None:
-    """The common cases of ``tf.make_ndarray`` (a numeric dtype, packed content or a full typed field)."""
+    """The common cases of ``tf.make_ndarray`` (a numeric dtype, packed content or a full typed field).
+
+    Plain Python on the request path (``math.prod``, not ``np.prod``): next to
+    a session run each extra library call costs far more than alone (measured:
+    ``np.prod`` 3 us alone, about 20 us more per Predict).
+    """
     fast = _FAST_FIELDS.get(proto.dtype)
     if fast is None:
         return None
     dtype, field = fast
-    size = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if proto.tensor_content:
-        if len(proto.tensor_content) != size * np.dtype(dtype).itemsize:
+    size = math.prod(shape)
+    content = proto.tensor_content  # each read of a bytes field makes a new copy: read it once
+    if content:
+        if len(content) != size * dtype.itemsize:
             return None
-        return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
+        return np.frombuffer(content, dtype=dtype).reshape(shape).copy()
     values = getattr(proto, field)
     if len(values) != size or size == 0:
         return None  # empty, or one value broadcast over the shape: tf.make_ndarray's rules
@@ -117,8 +124,9 @@ def _fast_array(proto: Any, shape: tuple[int, ...]) -> np.ndarray | None:
 
 def tensor_to_array(name: str, proto: Any) -> np.ndarray:
     """A request TensorProto as an array (INVALID_ARGUMENT if it is malformed)."""
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    if not proto.tensor_shape.unknown_rank and all(d >= 0 for d in shape):
+    tensor_shape = proto.tensor_shape
+    shape = tuple([d.size for d in tensor_shape.dim])
+    if not tensor_shape.unknown_rank and min(shape, default=0) >= 0:
         array = _fast_array(proto, shape)
         if array is not None:
             return array
@@ -168,7 +176,7 @@ def array_to_tensor(array: np.ndarray, as_content: bool = False,
     proto.dtype = dtype
     dims = proto.tensor_shape.dim
     for d in array.shape:
-        dims.add().size = d
+        dims.add(size=d)
     flat = array.ravel()
     if dtype == types_pb2.DT_STRING:
         proto.string_val.extend(v if isinstance(v, bytes) else str(v).encode("utf-8") for v in flat)

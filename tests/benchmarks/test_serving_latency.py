@@ -75,3 +75,52 @@ def test_rows_per_batch_reads_the_batch_schedulers_stop_line(caplog):
         scheduler.stop()
     assert sl._rows_per_batch(caplog.text) == "1 batches, 1.00 rows per batch; 2 requests skipped the queue"
     assert sl._rows_per_batch("batching: 4 batches, 2.50 rows per batch") == "4 batches, 2.50 rows per batch"
+
+
+def test_grpc_handler_call_answers_as_zoo_serve_would(tmp_path):
+    import numpy as np
+    from tensorflow_serving.apis import predict_pb2
+
+    from serving.client import GrpcClient
+    from tests.fixtures import toy_model
+
+    base = str(tmp_path / "digits")
+    toy_model.write_toy_model(base, 1)
+    images = np.arange(2 * 64).reshape(2, 64) % 17
+    request = GrpcClient.predict_request("digits", {"image": images}, "predict_raw").SerializeToString()
+    core, call = sl.grpc_handler_call("digits", base, None, request)
+    try:
+        answer = predict_pb2.PredictResponse.FromString(call())
+    finally:
+        core.stop()
+    assert answer.model_spec.name == "digits" and answer.model_spec.version.value == 1
+    probabilities = np.array(answer.outputs["probabilities"].float_val).reshape(2, 10)
+    np.testing.assert_allclose(probabilities, toy_model.toy_predict(images, 1), rtol=1e-5)
+
+
+def test_busy_floor_holds_the_cpu_then_answers_the_fixed_bytes():
+    import time
+
+    import grpc
+    import transport_floor
+
+    start = time.perf_counter()
+    transport_floor.busy(5000)
+    assert time.perf_counter() - start >= 0.005
+    server, port = transport_floor.grpc_floor_server(b"answer", busy_micros=5000)
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert channel.unary_unary(transport_floor.PREDICT_METHOD)(b"request", timeout=10) == b"answer"
+    finally:
+        server.stop(0)
+
+
+def test_report_sets_zoo_serve_beside_the_busy_floor(capsys: pytest.CaptureFixture[str]):
+    rows = [_cell(sl.HANDLER, "-", 1, 0.25, 4000.0, 0), _cell(sl.HANDLER_PACED, "-", 1, 0.4, 600.0, 0),
+            _cell("gRPC", "unbatched", 1, 1.3, 700.0, 0), _cell("gRPC floor", "busy", 1, 1.05, 900.0, 0)]
+    sl._report(_bench(rows), floor_ms=0.15, batch_row_ms=0.03, top=1, title="t", throughput_goal=0.95)
+    out = capsys.readouterr().out
+    assert "without gRPC: 0.40 ms called 1 ms apart (back to back: 0.25 ms)" in out
+    assert "gRPC: the floor server holding the CPU 0.40 ms per call, doing no work: 1.05 ms; zoo serve: 1.30 ms" in out
+    assert "REST: the floor server" not in out  # no REST cells: no line

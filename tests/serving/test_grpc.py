@@ -149,3 +149,40 @@ def test_reload_config_adds_models_and_rejects_bad_labels(toy_base, images):
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "not currently available" in err.value.details()
         client.close()
+
+
+def _tensor(dtype, dims, **fields):
+    from tensorflow.core.framework import tensor_pb2
+    proto = tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum, **fields)
+    for d in dims:
+        proto.tensor_shape.dim.add(size=d)
+    return proto
+
+
+@pytest.mark.parametrize("proto", [
+    _tensor(tf.float32, [2, 3], tensor_content=np.arange(6, dtype=np.float32).tobytes()),
+    _tensor(tf.int64, [1, 4], int64_val=[1, 2, 3, 4]),
+    _tensor(tf.int32, [3], int_val=[7]),  # one value broadcast over the shape
+    _tensor(tf.int64, [2, 3], int64_val=[1, 2, 3, 4]),  # too few values: the last one repeats, as TF's FromProto
+    _tensor(tf.float64, [], double_val=[2.5]),  # a scalar
+    _tensor(tf.float32, [0, 4]),  # empty
+    _tensor(tf.string, [2], string_val=[b"a", b"b"]),
+], ids=["content", "typed", "broadcast", "padded", "scalar", "empty", "string"])
+def test_tensor_to_array_agrees_with_make_ndarray(proto):
+    from serving.grpc_service import tensor_to_array
+    got, want = tensor_to_array("x", proto), tf.make_ndarray(proto)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    if got.size and got.dtype != object:
+        got.flat[0] = 0  # decoded arrays are the request's own: writable, not views of the proto's bytes
+
+
+@pytest.mark.parametrize("proto", [
+    _tensor(tf.int64, [2, 3], int64_val=list(range(7))),  # more values than the shape holds
+    _tensor(tf.float32, [2, 3], tensor_content=b"\x00" * 20),  # not 6 float32s
+], ids=["too-many-values", "short-content"])
+def test_tensor_to_array_refuses_values_that_do_not_fit_the_shape(proto):
+    from serving.grpc_service import tensor_to_array
+    with pytest.raises(ServingError) as err:
+        tensor_to_array("x", proto)
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "'x'" in err.value.message
