@@ -9,6 +9,7 @@ Serving. Inputs are validated against the SignatureDef before anything runs.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -53,29 +54,42 @@ def dtype_name(dtype: int) -> str:
     return types_pb2.DataType.Name(dtype)
 
 
+@functools.cache
 def numpy_dtype(dtype: int) -> np.dtype:
     """NumPy dtype of a ``DataType`` enum (object for strings)."""
     return np.dtype(object) if dtype == types_pb2.DT_STRING else tf.dtypes.as_dtype(dtype).as_numpy_dtype
 
 
-def _check_input(name: str, info: meta_graph_pb2.TensorInfo, value: np.ndarray) -> np.ndarray:
-    """Checks one input's dtype against its TensorInfo; returns it in the signature's dtype.
+def _check_input(name: str, dtype: int, value: np.ndarray) -> np.ndarray:
+    """Checks one input against its TensorInfo's ``dtype``; returns it in the signature's dtype.
 
     Shapes are NOT checked, as in TF Serving (``predict_util.cc`` checks only
     the input names and leaves shapes to ``Session::Run``): a shape the graph
     cannot take fails there, as INVALID_ARGUMENT with the op's message.
     """
-    want = numpy_dtype(info.dtype)
+    want = numpy_dtype(dtype)
     if want == np.dtype(object):
         if value.dtype != object and value.dtype.kind not in "SU":
             raise errors.invalid_argument(
-                f"input '{name}' expects {dtype_name(info.dtype)} but got {value.dtype}")
+                f"input '{name}' expects {dtype_name(dtype)} but got {value.dtype}")
         value = value.astype(object) if value.dtype != object else value
     elif value.dtype != want:
         raise errors.invalid_argument(
-            f"input '{name}' expects {dtype_name(info.dtype)} but got "
+            f"input '{name}' expects {dtype_name(dtype)} but got "
             f"{dtype_name(tf.dtypes.as_dtype(value.dtype).as_datatype_enum) if value.dtype != object else 'DT_STRING'}")
     return value
+
+
+class _SignatureIO:
+    """What every run of one signature reads from its SignatureDef, read once (walking proto maps is slow)."""
+
+    __slots__ = ("inputs", "sorted_inputs", "outputs", "dtypes")
+
+    def __init__(self, sig: meta_graph_pb2.SignatureDef):
+        self.dtypes = {name: info.dtype for name, info in sig.inputs.items()}
+        self.inputs = frozenset(self.dtypes)
+        self.sorted_inputs = tuple(sorted(self.inputs))
+        self.outputs = tuple(sorted(sig.outputs))
 
 
 class Servable:
@@ -110,6 +124,7 @@ class Servable:
         with self._graph.as_default():
             meta_graph = tf.compat.v1.saved_model.loader.load(self._session, list(tags), path)
         self.signature_defs: dict[str, meta_graph_pb2.SignatureDef] = dict(meta_graph.signature_def)
+        self._io = {key: _SignatureIO(sig) for key, sig in self.signature_defs.items()}
         self._defaults = {key: {alias: tf.make_ndarray(proto) for alias, proto in sig.defaults.items()}
                           for key, sig in self.signature_defs.items() if sig.defaults}
         self._steps: dict[tuple, tuple[list, list]] = {}
@@ -246,18 +261,19 @@ class Servable:
                 the session run and the wait in the batching queue.
         """
         key, sig = self.signature(signature_name)
+        io = self._io[key]
         if predict_method_check:
             self.check_method(sig)
-        checked = self._input_values(key, sig, inputs)
+        checked = self._input_values(key, sig, io, inputs)
         if check_dtypes:
-            checked = {n: _check_input(n, sig.inputs[n], v) if n in inputs else v for n, v in checked.items()}
-        outputs = list(output_filter) or sorted(sig.outputs)
+            checked = {n: _check_input(n, io.dtypes[n], v) if n in inputs else v for n, v in checked.items()}
+        outputs = list(output_filter) or list(io.outputs)
         seen: set[str] = set()
-        for alias in outputs:
-            if alias not in sig.outputs:
+        for alias in output_filter:
+            if alias not in io.outputs:
                 raise errors.invalid_argument(
                     f"output tensor alias not found in signature: {alias} Outputs expected to be in "
-                    f"the set {{{','.join(sorted(sig.outputs))}}}.")
+                    f"the set {{{','.join(io.outputs)}}}.")
             if alias in seen:
                 raise errors.invalid_argument(f"duplicate output tensor alias: {alias}")
             seen.add(alias)
@@ -265,7 +281,7 @@ class Servable:
             return key, self.batcher.run(self, key, checked, tuple(outputs), timeout_ms=timeout_ms, deadline=deadline)
         return key, self.run_unbatched(key, checked, outputs, timeout_ms, deadline)
 
-    def _input_values(self, key: str, sig: meta_graph_pb2.SignatureDef,
+    def _input_values(self, key: str, sig: meta_graph_pb2.SignatureDef, io: _SignatureIO,
                       inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The request's inputs, defaults filled in, checked as TF Serving 2.16.1 checks them.
 
@@ -275,7 +291,7 @@ class Servable:
         each signature input from the request or its default, and any request
         input the signature does not name refused ("Inputs contains invalid name").
         """
-        sent, wanted = set(inputs), set(sig.inputs)
+        sent, wanted = set(inputs), io.inputs
         if len(sent) > len(wanted) or (len(sent) < len(wanted) and not sig.defaults):
             raise errors.invalid_argument(
                 f"input size does not match signature: {len(sent)}!={len(wanted)} "
@@ -284,7 +300,7 @@ class Servable:
                 f"Missing but required: {{{','.join(sorted(wanted - sent))}}}.")
         defaults = self._defaults.get(key, {})
         values: dict[str, np.ndarray] = {}
-        for alias in sorted(wanted):
+        for alias in io.sorted_inputs:
             if alias in inputs:
                 values[alias] = np.asarray(inputs[alias])
             elif alias in defaults:
