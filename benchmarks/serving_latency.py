@@ -477,12 +477,13 @@ def _served_cells(args: argparse.Namespace, bench: Bench, tmp: str, transport_fl
 
 def _served_repeat(args: argparse.Namespace, bench: Bench, tmp: str, transport_floor: bool, repeat: int) -> list:
     top = max(args.concurrency)
-    target = _start_zoo_serve(args, None, tmp)
-    try:
-        bench.capture_answers(target)
-        bench.measure(target, "unbatched", args.concurrency, repeat=repeat)
-    finally:
-        target.stop()
+    for concurrency in args.concurrency:  # a fresh server per cell, as the batched ones: equally warm
+        target = _start_zoo_serve(args, None, tmp)
+        try:
+            bench.capture_answers(target)
+            bench.measure(target, "unbatched", [concurrency], repeat=repeat)
+        finally:
+            target.stop()
     if transport_floor:
         answers = {}
         for name, data in (("grpc", bench.grpc_answer), ("rest", bench.rest_answer)):
