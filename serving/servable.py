@@ -83,12 +83,11 @@ def _check_input(name: str, dtype: int, value: np.ndarray) -> np.ndarray:
 class _SignatureIO:
     """What every run of one signature reads from its SignatureDef, read once (walking proto maps is slow)."""
 
-    __slots__ = ("inputs", "sorted_inputs", "outputs", "dtypes")
+    __slots__ = ("dtypes", "sorted_inputs", "outputs")
 
     def __init__(self, sig: meta_graph_pb2.SignatureDef):
-        self.dtypes = {name: info.dtype for name, info in sig.inputs.items()}
-        self.inputs = frozenset(self.dtypes)
-        self.sorted_inputs = tuple(sorted(self.inputs))
+        self.dtypes = {name: info.dtype for name, info in sig.inputs.items()}  # its keys: the input names
+        self.sorted_inputs = tuple(sorted(self.dtypes))
         self.outputs = tuple(sorted(sig.outputs))
 
 
@@ -291,7 +290,7 @@ class Servable:
         each signature input from the request or its default, and any request
         input the signature does not name refused ("Inputs contains invalid name").
         """
-        sent, wanted = set(inputs), io.inputs
+        sent, wanted = set(inputs), io.dtypes.keys()
         if len(sent) > len(wanted) or (len(sent) < len(wanted) and not sig.defaults):
             raise errors.invalid_argument(
                 f"input size does not match signature: {len(sent)}!={len(wanted)} "

@@ -17,6 +17,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from serving.client import model_spec
 from serving.errors import ServingError
+from serving.grpc_service import tensor_to_array
 from tests.fixtures import toy_model
 
 
@@ -169,7 +170,6 @@ def _tensor(dtype, dims, **fields):
     _tensor(tf.string, [2], string_val=[b"a", b"b"]),
 ], ids=["content", "typed", "broadcast", "padded", "scalar", "empty", "string"])
 def test_tensor_to_array_agrees_with_make_ndarray(proto):
-    from serving.grpc_service import tensor_to_array
     got, want = tensor_to_array("x", proto), tf.make_ndarray(proto)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
@@ -182,7 +182,6 @@ def test_tensor_to_array_agrees_with_make_ndarray(proto):
     _tensor(tf.float32, [2, 3], tensor_content=b"\x00" * 20),  # not 6 float32s
 ], ids=["too-many-values", "short-content"])
 def test_tensor_to_array_refuses_values_that_do_not_fit_the_shape(proto):
-    from serving.grpc_service import tensor_to_array
     with pytest.raises(ServingError) as err:
         tensor_to_array("x", proto)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT and "'x'" in err.value.message
